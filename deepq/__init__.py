@@ -1,0 +1,12 @@
+"""deepq: Deep Q-Networks for Gymnasium tasks with discrete actions."""
+
+__version__ = "0.1.0"
+
+from deepq.config import Config  # noqa: E402
+from deepq.errors import DeepQError  # noqa: E402
+from deepq.evaluate import EvalResult, evaluate, random_baseline  # noqa: E402
+from deepq.runs import load_agent  # noqa: E402
+from deepq.train import train  # noqa: E402
+
+__all__ = ["Config", "DeepQError", "EvalResult", "evaluate", "load_agent", "random_baseline", "train",
+           "__version__"]

@@ -1,0 +1,112 @@
+"""The command line, run as a real process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["train.total_steps=600", "train.learning_starts=200", "eval.interval=300", "eval.episodes=2",
+        "log.tensorboard=false"]
+
+
+def deepq(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "deepq.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_train_then_evaluate_smoke(tmp_path):
+    run = tmp_path / "cp3"
+    out = deepq("train", "--env", "CartPole-v1", "--seed", "3", "--run-dir", str(run), *TINY)
+    assert out.returncode == 0, out.stderr
+    assert "run directory" in out.stdout and (run / "checkpoints" / "final.safetensors").is_file()
+    out = deepq("evaluate", str(run), "--episodes", "4", "--seed", "1000", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert set(result) == {"mean", "std", "min", "max", "episodes", "returns"}
+    assert result["episodes"] == 4 and len(result["returns"]) == 4
+    assert result["min"] <= result["mean"] <= result["max"]
+    text = deepq("evaluate", str(run), "--episodes", "4")
+    assert "mean" in text.stdout and "seeds 1000-1003" in text.stdout
+
+
+def test_random_baseline():
+    out = deepq("evaluate", "--random", "--env", "CartPole-v1", "--episodes", "20", "--json")
+    assert out.returncode == 0, out.stderr
+    assert 8 <= json.loads(out.stdout)["mean"] < 60
+
+
+def test_help_lists_every_hyperparameter_with_units():
+    out = deepq("train", "--help")
+    assert out.returncode == 0
+    for key in ("learner.lr", "replay.capacity", "target.update_interval", "exploration.duration",
+                "train.train_freq", "eval.threshold"):
+        assert key in out.stdout
+    assert "env steps" in out.stdout and "gradient steps" in out.stdout
+
+
+def _unwritable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    return str(blocker / "run")  # a path under a regular file can never be created
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--env", "CartPole-v7"], "not a registered Gymnasium environment; did you mean CartPole-v1"),
+    (["train", "--env", "Pendulum-v1"], "DQN needs a Discrete action space"),
+    (["train", "--env", "FrozenLake-v1"], "needs a flat Box observation"),
+    (["train", "learner.lr=-1"], "learner.lr: must be > 0"),
+    (["train", "learner.gamma=2"], r"learner.gamma: must be in [0, 1]"),
+    (["train", "replay.batch_size=999999999"], "larger than replay.capacity"),
+    (["train", "learner.lrr=0.1"], "unknown config key learner.lrr; did you mean learner.lr"),
+    (["train", "replay.batch_size=many"], "replay.batch_size: expected a whole number"),
+    (["train", "--config", "/nonexistent.yaml"], "does not exist"),
+    (["evaluate", "/nonexistent-run"], "is not a directory"),
+    (["evaluate", "--random"], "--random needs --env"),
+])
+def test_bad_input_is_one_line_exit_2(args, message):
+    out = deepq(*args)
+    assert out.returncode == 2
+    assert message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_and_foreign_run_dirs(tmp_path):
+    out = deepq("train", "--run-dir", _unwritable(tmp_path), *TINY)
+    assert out.returncode == 2 and "not writable" in out.stderr and "Traceback" not in out.stderr
+    (tmp_path / "notarun").mkdir()
+    out = deepq("evaluate", str(tmp_path / "notarun"))
+    assert out.returncode == 2 and "not a deepq run directory" in out.stderr
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "precious.txt").write_text("keep me")
+    out = deepq("train", "--run-dir", str(tmp_path / "full"), *TINY)
+    assert out.returncode == 2 and "not empty" in out.stderr
+    assert (tmp_path / "full" / "precious.txt").read_text() == "keep me"
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path):
+    run = tmp_path / "run"
+    assert deepq("train", "--run-dir", str(run), *TINY).returncode == 0
+    (run / "checkpoints" / "final.safetensors").write_bytes(b"\x80\x04garbage")
+    out = deepq("evaluate", str(run))
+    assert out.returncode == 2 and "not a readable safetensors file" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_pickle_payload_is_never_executed(tmp_path):
+    """A checkpoint crafted to run code under pickle is refused and the code never runs."""
+    import pickle
+
+    run = tmp_path / "run"
+    assert deepq("train", "--run-dir", str(run), *TINY).returncode == 0
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (run / "checkpoints" / "final.safetensors").write_bytes(pickle.dumps(Exploit()))
+    out = deepq("evaluate", str(run))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert not marker.exists()

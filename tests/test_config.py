@@ -1,0 +1,74 @@
+import pytest
+import yaml
+
+from deepq.config import Config, ConfigError, help_rows, parse_override, resolve
+
+
+def test_defaults_and_dotted_overrides():
+    cfg = Config().replace(**{"learner.lr": "1e-3", "network.hidden_sizes": "128,32", "learner.double": "true"})
+    assert cfg.learner.lr == 0.001
+    assert cfg.network.hidden_sizes == (128, 32)
+    assert cfg.learner.double is True
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("replay.batch_size=64") == ("replay.batch_size", 64)
+    assert parse_override("network.hidden_sizes=[64, 64]") == ("network.hidden_sizes", [64, 64])
+    assert parse_override("eval.threshold=") == ("eval.threshold", None)
+    with pytest.raises(ConfigError, match="not key=value"):
+        parse_override("learner.lr")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"learner.lr": -0.1}, "learner.lr: must be > 0"),
+    ({"learner.gamma": 1.5}, r"learner.gamma: must be in \[0, 1\]"),
+    ({"replay.batch_size": 512, "replay.capacity": 100}, "larger than replay.capacity"),
+    ({"learner.lr": "fast"}, "learner.lr: expected a number, got 'fast'"),
+    ({"replay.batch_size": 3.5}, "replay.batch_size: expected a whole number"),
+    ({"learner.double": "maybe"}, "learner.double: expected true or false"),
+    ({"learner.lossy": 1}, "unknown config key learner.lossy; did you mean learner.loss"),
+    ({"learner.loss": "l1"}, "learner.loss: must be one of huber, mse"),
+    ({"nonsense.key": 1}, "unknown config key nonsense.key"),
+    ({"train.learning_starts": 5000, "train.total_steps": 1000}, "no gradient step would run"),
+    ({"exploration.end": -0.1}, r"exploration.end: must be in \[0, 1\]"),
+])
+def test_invalid_hyperparameters_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        Config().replace(**overrides)
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = Config().replace(**{"seed": 7, "network.hidden_sizes": [32], "eval.threshold": 100})
+    cfg.save(tmp_path / "c.yaml", extra={"versions": {"deepq": "x"}})
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["seed"] == 7
+    assert resolve(config_file=str(tmp_path / "c.yaml")) == cfg
+
+
+def test_layering_preset_file_overrides_args(tmp_path):
+    (tmp_path / "c.yaml").write_text("learner: {lr: 0.0005}\nreplay: {batch_size: 16}\n")
+    cfg = resolve(env_id="CartPole-v1", config_file=str(tmp_path / "c.yaml"),
+                  overrides={"replay.batch_size": 8}, seed=3)
+    assert cfg.learner.lr == 0.0005  # file beats preset
+    assert cfg.replay.batch_size == 8  # override beats file
+    assert cfg.seed == 3 and cfg.env.id == "CartPole-v1"
+    assert cfg.env.num_envs == resolve(env_id="CartPole-v1").env.num_envs  # rest from the tuned preset
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve(config_file=str(tmp_path / "missing.yaml"))
+    (tmp_path / "bad.yaml").write_text("learner: {lr: [}\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        resolve(config_file=str(tmp_path / "bad.yaml"))
+    with pytest.raises(ConfigError, match="unknown preset 'CartPole-v9'; did you mean CartPole-v1"):
+        resolve(preset="CartPole-v9")
+
+
+def test_every_hyperparameter_has_help_with_units():
+    rows = help_rows()
+    keys = [k for k, _, _ in rows]
+    assert "learner.lr" in keys and "train.train_freq" in keys and "target.update_interval" in keys
+    assert all(text for _, _, text in rows)
+    text = dict((k, h) for k, _, h in rows)
+    assert "env steps" in text["train.train_freq"]
+    assert "gradient steps" in text["target.update_interval"]
