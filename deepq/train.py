@@ -14,13 +14,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from deepq import runs
 from deepq.agent import DQNAgent
+from deepq.callbacks import Callback
 from deepq.checkpoint import save_checkpoint
 from deepq.collector import Collector
 from deepq.config import Config
@@ -76,7 +77,8 @@ class _Timer:
         return now
 
 
-def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False) -> DQNAgent:
+def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False,
+          callbacks: Sequence[Callback] = ()) -> DQNAgent:
     """Train a DQN agent as configured; returns it (with `.result`, a `TrainResult`).
 
     With `run_dir`, the run directory gets the config, metrics, TensorBoard events, checkpoints and a summary.
@@ -136,6 +138,8 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
                     "rollout/epsilon": epsilon, **agent.pop_metrics(),
                     "time/sps": c.env_steps / (time.perf_counter() - started)})
                 progress.episode(episode.ret, epsilon)
+                for cb in callbacks:
+                    cb.on_episode(c.as_dict(), episode.ret, episode.length, epsilon)
             t = timer.add("log", t)
 
             if c.env_steps >= cfg.train.learning_starts:
@@ -157,6 +161,8 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
                 t = timer.add("eval", t)
                 _log_eval(logger, c, ev, started)
                 progress.evaluation(c.env_steps, ev, epsilon, threshold)
+                for cb in callbacks:
+                    cb.on_eval(c.as_dict(), ev)
                 result.last_eval = {k: v for k, v in ev.to_dict().items() if k != "returns"}
                 if result.best_eval_mean is None or ev.mean > result.best_eval_mean:
                     result.best_eval_mean = ev.mean
@@ -193,6 +199,8 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
                 save("latest", c)
             runs.write_summary(path, result.__dict__)
     agent.result = result
+    for cb in callbacks:
+        cb.on_end(result, path)
     return agent
 
 
