@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from deepq.config import Config
-from deepq.losses import td_loss
+from deepq.losses import q_regularizer, td_loss
 from deepq.networks import build_q_network
 from deepq.replay import Batch
 from deepq.targets import double_q_target, hard_update, soft_update, td_target
@@ -102,6 +102,8 @@ class DQNAgent:
                 y_B = td_target(reward_B, done_B, discount_B, next_target_BA)
         q_taken_B = q_BA.gather(1, action_B.unsqueeze(1)).squeeze(1)
         loss, td_error_B = td_loss(q_taken_B, y_B, cfg.learner.loss, cfg.learner.huber_delta, weights_B)
+        if cfg.learner.q_regularization:
+            loss = loss + q_regularizer(q_taken_B, cfg.learner.q_regularization)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Train a DQN agent and write a run directory.", epilog=_hyperparameter_help())
     tr.add_argument("--env", help="Gymnasium environment id (default: the config's, CartPole-v1)")
     tr.add_argument("--seed", type=int, help="random seed (default: the config's, 0)")
+    tr.add_argument("--seeds", help="train several seeds concurrently, e.g. 0-9 or 0,3,5: one process per seed, "
+                                    "RUN/seed-N each, plus RUN/summary.csv and RUN/curve.png")
+    tr.add_argument("--workers", type=int, help="with --seeds: seeds trained at a time (default: one per core)")
     tr.add_argument("--run-dir", help="where to write config, metrics, checkpoints (default: runs/ENV-sSEED-TIME)")
     tr.add_argument("--config", help="YAML file with hyperparameters (a run's config.yaml works too)")
     tr.add_argument("--preset", help="named preset from deepq/presets (default: the tuned one for --env)")
@@ -58,6 +61,35 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--env", help="environment id (required with --random; default: the run's)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
+    pl = sub.add_parser("plot", help="learning curves of runs (seeds of one config as a mean with a 95%% band)")
+    pl.add_argument("runs", nargs="+", metavar="run", help="run directories written by `deepq train`")
+    pl.add_argument("--out", default="curve.png", help="image file to write (.png, .pdf or .svg; default curve.png)")
+    pl.add_argument("--smooth", type=int, default=20, help="training return: trailing mean over N episodes "
+                                                           "(default 20; 1 = raw)")
+    pl.add_argument("--panels", default="", help="extra panels below the return, comma-separated: loss,q,epsilon")
+
+    pv = sub.add_parser("play", help="record greedy episodes of a trained run as MP4 or GIF")
+    pv.add_argument("run", help="run directory written by `deepq train`")
+    pv.add_argument("--video", required=True, help="output file, .mp4 or .gif")
+    pv.add_argument("--episodes", type=int, default=1, help="number of episodes (default 1)")
+    pv.add_argument("--seed", type=int, default=1000, help="episode i is reset with seed SEED+i (default 1000)")
+    pv.add_argument("--fps", type=float, default=50, help="frames per second (default 50; GIF players cap it "
+                                                          "at 50)")
+    pv.add_argument("--every", type=int, default=1, help="keep every K-th step's frame, plus each episode's first "
+                                                         "and last (default 1: all; 2 halves the file)")
+    pv.add_argument("--scale", type=float, default=1.0, help="resize frames by this factor (default 1.0)")
+
+    sw = sub.add_parser("sweep", help="hyperparameter sweep over seeds on Ray Tune (pip install '.[sweep]')",
+                        description="Train every config of a sweep file on every seed and rank the configs by "
+                                    "the interquartile mean of their final scores. The sweep file format is in "
+                                    "the README, section 'Many seeds and sweeps'.")
+    sw.add_argument("sweep_file", metavar="SWEEP.yaml", help="sweep file: base config, seeds, grid and/or random")
+    sw.add_argument("--run-dir", help="sweep directory (default: runs/<name of the sweep file>)")
+    sw.add_argument("--address", help="Ray cluster to run on: auto, or ray://HOST:10001 (default: start Ray here)")
+    sw.add_argument("--workers", type=int, help="trials at a time (default: one per CPU of the Ray cluster)")
+    sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --run-dir: finished "
+                                                          "trials are kept, the others train again")
+
     sub.add_parser("presets", help="list the shipped presets")
     return parser
 
@@ -69,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(o) for o in args.overrides)
     cfg = resolve(env_id=args.env, preset=args.preset, config_file=args.config, overrides=overrides,
                   seed=args.seed)
+    if args.seeds is not None:
+        return _train_seeds(args, cfg)
     run_dir = args.run_dir or f"runs/{cfg.env.id}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     agent = train(cfg, run_dir, quiet=args.quiet)
     r = agent.result
@@ -78,6 +112,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{cfg.env.id} seed {cfg.seed}: {status}; {r.env_steps} env steps, {r.grad_steps} gradient steps, "
           f"{r.train_seconds:.1f} s; last evaluation {last:.1f}")
     print(f"run directory: {run_dir}  (next: deepq evaluate {run_dir})")
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace, cfg) -> int:
+    from deepq.multiseed import parse_seeds, train_seeds
+
+    if args.seed is not None:
+        raise DeepQError("give --seed N for one run or --seeds SPEC for several, not both")
+    seeds = parse_seeds(args.seeds)
+    run_dir = args.run_dir or f"runs/{cfg.env.id}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def progress(row, done: int, total: int) -> None:
+        if not args.quiet:
+            what = row.error if row.error else f"{row.status}, final score {row.final_mean:.1f}"
+            print(f"[{done}/{total}] seed {row.seed}: {what}", file=sys.stderr, flush=True)
+
+    table = train_seeds(cfg, seeds, run_dir, workers=args.workers, on_row=progress)
+    print(table.format())
+    print(f"run directory: {run_dir}  (summary.csv, aggregate.json, curve.png, seed-N/)")
     return 0
 
 
@@ -105,6 +158,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from deepq.plots import plot_runs
+
+    panels = [p.strip() for p in args.panels.split(",") if p.strip()]
+    out = plot_runs(args.runs, args.out, smooth=args.smooth, panels=panels)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from deepq.video import record
+
+    rec = record(Path(args.run), args.video, episodes=args.episodes, seed=args.seed, fps=args.fps,
+                 every=args.every, scale=args.scale)
+    episodes = "1 greedy episode, seed" if args.episodes == 1 else f"{args.episodes} greedy episodes, seeds"
+    last = f"-{args.seed + args.episodes - 1}" if args.episodes > 1 else ""
+    print(f"wrote {rec.path}: {episodes} {args.seed}{last}, {rec.frames} frames at {rec.fps:g} fps")
+    print(f"returns: {', '.join(f'{r:g}' for r in rec.returns)}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from deepq.sweep import require_ray
+
+    require_ray()  # before anything else: without Ray the one thing to say is how to install it
+    from deepq.sweep import run_sweep
+
+    run_dir = args.run_dir or f"runs/{Path(args.sweep_file).stem}"
+    result = run_sweep(args.sweep_file, run_dir, address=args.address, workers=args.workers, resume=args.resume,
+                       echo=lambda line: print(line, file=sys.stderr, flush=True))
+    print(result.format())
+    print(f"sweep directory: {result.root}  (results.csv, results.png, config-NN/seed-N/)")
+    if not result.finished:
+        print(f"deepq: sweep interrupted; continue it with: deepq sweep {args.sweep_file} --run-dir {run_dir} "
+              "--resume", file=sys.stderr)
+        return 130
+    return 0
+
+
 def cmd_presets(_: argparse.Namespace) -> int:
     from deepq.config import PRESET_DIR, preset_names, read_yaml
 
@@ -115,7 +207,8 @@ def cmd_presets(_: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "evaluate": cmd_evaluate, "presets": cmd_presets}[args.command]
+    handler = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "play": cmd_play,
+               "sweep": cmd_sweep, "presets": cmd_presets}[args.command]
     try:
         return handler(args)
     except DeepQError as exc:

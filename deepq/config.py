@@ -37,18 +37,41 @@ class EnvConfig:
     num_envs: int = _f(1, "environments stepped together in one vector env (collection only)")
     max_episode_steps: Optional[int] = _f(None, "time limit in env steps per episode (truncation); empty = the "
                                                 "env's own (500 for CartPole-v1)")
+    terminal_reward: Optional[float] = _f(None, "reward shaping (seed 000: -100): the reward stored for a step that "
+                                                "terminates the episode; a time-limit truncation keeps the env's "
+                                                "reward; logged returns stay the env's own; empty = no shaping")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
     hidden_sizes: tuple[int, ...] = _f((64, 64), "units per hidden layer of the MLP Q-network, e.g. 64,64")
     activation: str = _f("relu", "hidden-layer activation", choices=("relu", "tanh", "elu", "gelu", "silu"))
+    dueling: bool = _f(False, "dueling head (Wang et al. 2016): Q(s,a) = V(s) + A(s,a) - mean over actions of A(s,.)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReplayConfig:
-    capacity: int = _f(100_000, "transitions kept in the ring buffer; oldest are overwritten")
-    batch_size: int = _f(32, "transitions per gradient step")
+    kind: str = _f("uniform", "how updates draw transitions: uniform; prioritized (proportional PER, Schaul et al. "
+                   "2016); loss_softmax (seed 002: softmax of stored squared TD errors, lowest overwritten first); "
+                   "none (online Q-learning, seeds 001/002: after every step of the vector env, one update on "
+                   "just the transitions it collected, one per sub-env; needs train.train_freq=1)",
+                   choices=("uniform", "prioritized", "loss_softmax", "none"))
+    capacity: int = _f(100_000, "transitions kept in the ring buffer; oldest are overwritten (kind=none keeps only "
+                                "the newest)")
+    batch_size: int = _f(32, "transitions per gradient step (kind=none: the transitions of the latest env step)")
+    n_step: int = _f(1, "n-step returns: a stored transition sums up to n discounted rewards of one vector env "
+                        "and bootstraps with gamma**k from k <= n env steps later; stops at an episode end (no "
+                        "bootstrap after termination, bootstrap from the true final state after truncation)")
+    alpha: float = _f(0.6, "prioritized: priority exponent, p = (|TD error| + priority_eps)**alpha; 0 = uniform")
+    beta_start: float = _f(0.4, "prioritized: importance-sampling exponent at the start, in [0, 1]; rises "
+                                "linearly to 1 over beta_steps")
+    beta_steps: Optional[int] = _f(None, "prioritized: env steps over which beta rises from beta_start to 1; "
+                                         "empty = train.total_steps")
+    priority_eps: float = _f(1e-6, "prioritized: added to |TD error| so that no transition has priority 0")
+    temperature: float = _f(1000.0, "loss_softmax: P(i) = softmax(loss_i / temperature) over the stored squared "
+                                    "TD errors; seed 002's 1000 is near uniform for losses well below 1000")
+    sort_interval: int = _f(25, "loss_softmax: stored transitions (env steps) between sorts of the buffer by loss, "
+                                "so that the lowest-loss ones are overwritten first; 0 = never sort")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +101,8 @@ class LearnerConfig:
     huber_delta: float = _f(1.0, "Huber loss: TD errors beyond this are penalised linearly")
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this; 0 disables clipping")
     double: bool = _f(False, "Double DQN: online network picks the next action, target network values it")
+    q_regularization: float = _f(0.0, "adds c * mean Q(s,a) of the batch to the loss (seed 002: 0.1), pulling "
+                                      "Q-values down; 0 disables")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +129,7 @@ class LogConfig:
     progress: bool = _f(True, "show a progress bar on a terminal (plain log lines otherwise)")
     tensorboard: bool = _f(True, "write TensorBoard event files into the run directory")
     checkpoint_interval: int = _f(0, "env steps between checkpoints of the latest agent; 0 = only at the end")
+    plot: bool = _f(True, "draw the learning curve into RUN/curve.png when training ends")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +191,18 @@ def validate(cfg: Config) -> None:
     _check(cfg.replay.batch_size <= cfg.replay.capacity, "replay.batch_size",
            f"{cfg.replay.batch_size} is larger than replay.capacity={cfg.replay.capacity}; "
            "lower the batch or raise the capacity")
+    rp = cfg.replay
+    _check(rp.n_step >= 1, "replay.n_step", f"must be >= 1 (1 = one-step TD), got {rp.n_step}")
+    _check(rp.alpha >= 0.0, "replay.alpha", f"must be >= 0 (0 = uniform), got {rp.alpha}")
+    _check(0.0 <= rp.beta_start <= 1.0, "replay.beta_start", f"must be in [0, 1], got {rp.beta_start}")
+    _check(rp.beta_steps is None or rp.beta_steps >= 1, "replay.beta_steps",
+           f"must be >= 1 or empty (= train.total_steps), got {rp.beta_steps}")
+    _check(rp.priority_eps > 0.0, "replay.priority_eps", f"must be > 0, got {rp.priority_eps}")
+    _check(rp.temperature > 0.0, "replay.temperature", f"must be > 0, got {rp.temperature}")
+    _check(rp.sort_interval >= 0, "replay.sort_interval", f"must be >= 0 (0 = never sort), got {rp.sort_interval}")
+    _check(rp.kind != "none" or cfg.train.train_freq == 1, "train.train_freq",
+           f"replay.kind=none learns once per env step from the newest transitions; set train.train_freq=1 "
+           f"(got {cfg.train.train_freq})")
     ex = cfg.exploration
     for key, value in (("start", ex.start), ("end", ex.end)):
         _check(0.0 <= value <= 1.0, f"exploration.{key}", f"must be in [0, 1], got {value}")
@@ -177,6 +215,8 @@ def validate(cfg: Config) -> None:
     _check(ln.lr > 0.0, "learner.lr", f"must be > 0, got {ln.lr}")
     _check(ln.huber_delta > 0.0, "learner.huber_delta", f"must be > 0, got {ln.huber_delta}")
     _check(ln.max_grad_norm >= 0.0, "learner.max_grad_norm", f"must be >= 0 (0 disables), got {ln.max_grad_norm}")
+    _check(ln.q_regularization >= 0.0, "learner.q_regularization",
+           f"must be >= 0 (0 disables), got {ln.q_regularization}")
     tr = cfg.train
     _check(tr.total_steps >= 1, "train.total_steps", f"must be >= 1, got {tr.total_steps}")
     _check(tr.learning_starts >= 0, "train.learning_starts", f"must be >= 0, got {tr.learning_starts}")

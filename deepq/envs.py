@@ -8,6 +8,7 @@ is a reset, not a transition, and the training loop never stores it (see `train.
 from __future__ import annotations
 
 import difflib
+import importlib
 import warnings
 from typing import Optional
 
@@ -18,11 +19,18 @@ from deepq.errors import DeepQError
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec, or a one-line error with the closest registered ids."""
+    """The registered spec, or a one-line error with the closest registered ids.
+
+    `module:EnvId` imports `module` first, as `gym.make` does: the way to use a custom environment in the fresh
+    processes of `--seeds` and sweeps, which never ran the code that registered it.
+    """
+    module, _, name = env_id.rpartition(":")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return gym.spec(env_id)
+            if module:
+                importlib.import_module(module)
+            return gym.spec(name)
     except (gym.error.Error, ModuleNotFoundError, ImportError) as exc:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"

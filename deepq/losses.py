@@ -1,4 +1,4 @@
-"""The TD loss as a pure function of predicted Q-values and (constant) targets."""
+"""The TD loss as a pure function of predicted Q-values and (constant) targets, and the optional Q regulariser."""
 
 from __future__ import annotations
 
@@ -22,3 +22,9 @@ def td_loss(q_taken_B: torch.Tensor, target_B: torch.Tensor, kind: str = "huber"
     if weights_B is not None:
         per_sample_B = per_sample_B * weights_B
     return per_sample_B.mean(), (q_taken_B - target_B).detach()
+
+
+def q_regularizer(q_taken_B: torch.Tensor, coef: float) -> torch.Tensor:
+    """c * mean_i Q(s_i, a_i): added to the TD loss, it pulls the Q-values of the taken actions down, against
+    the overestimation of bootstrapping from a max (seed 002's `loss += regularizer * q.mean()`, c = 0.1)."""
+    return coef * q_taken_B.mean()

@@ -4,7 +4,7 @@ Data flow of one iteration (N = num_envs):
     actions (N,) = agent.act(obs (N, O), epsilon)
     envs.step(actions) -> next_obs, reward, terminated, truncated
     collector stores only the real transitions (not the reset step that follows an episode end)
-    every train_freq env steps: gradient_steps x (sample -> agent.update)
+    every train_freq env steps: gradient_steps x (sample -> agent.update [-> new priorities, PER / loss_softmax])
     every eval.interval env steps: greedy evaluation on separate seeded environments
 """
 
@@ -29,7 +29,8 @@ from deepq.envs import make_vec_env, reward_threshold
 from deepq.evaluate import EpisodeRunner, EvalResult, summarize
 from deepq.metrics import CSVBackend, MetricsLogger, TensorBoardBackend
 from deepq.progress import Progress
-from deepq.replay import ReplayBuffer
+from deepq.priority import beta_at
+from deepq.replay import make_buffer
 from deepq.schedules import epsilon_at
 
 EVAL_SEED_BASE = 1_000_000  # in-training evaluation seeds stay clear of the usual test seeds (e.g. 1000-1099)
@@ -93,7 +94,9 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
     obs_dim = int(np.prod(envs.single_observation_space.shape))
     n_actions = int(envs.single_action_space.n)
     agent = DQNAgent(obs_dim, n_actions, cfg)
-    buffer = ReplayBuffer(cfg.replay.capacity, (obs_dim,), cfg.learner.gamma)
+    buffer = make_buffer(cfg.replay, (obs_dim,), cfg.learner.gamma, cfg.env.num_envs)
+    refresh_priorities = cfg.replay.kind in ("prioritized", "loss_softmax")
+    beta_steps = (cfg.replay.beta_steps or cfg.train.total_steps) if cfg.replay.kind == "prioritized" else 0
     threshold = cfg.eval.threshold if cfg.eval.threshold is not None else reward_threshold(cfg.env.id)
     eval_seeds = [EVAL_SEED_BASE + 1000 * cfg.seed + i for i in range(cfg.eval.episodes)]
     eval_runner: Optional[EpisodeRunner] = None
@@ -119,7 +122,7 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
                  next_checkpoint=cfg.log.checkpoint_interval)
     result = TrainResult(threshold=threshold)
     timer = _Timer()
-    collector = Collector(envs, buffer, cfg.seed)
+    collector = Collector(envs, buffer, cfg.seed, cfg.replay.n_step, cfg.env.terminal_reward)
     epsilon = epsilon_at(cfg.exploration, 0, 0)
     solved_agent_saved = False
     try:
@@ -133,24 +136,27 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
             c.env_steps += n_real
             for episode in finished:
                 c.episodes += 1
+                learned = agent.pop_metrics()
                 logger.log("episode", c.as_dict(), {
                     "rollout/episode_return": episode.ret, "rollout/episode_length": episode.length,
-                    "rollout/epsilon": epsilon, **agent.pop_metrics(),
+                    "rollout/epsilon": epsilon, **learned,
                     "time/sps": c.env_steps / (time.perf_counter() - started)})
-                progress.episode(episode.ret, epsilon)
+                progress.episode(episode.ret, epsilon, learned.get("train/loss"))
                 for cb in callbacks:
                     cb.on_episode(c.as_dict(), episode.ret, episode.length, epsilon)
             t = timer.add("log", t)
 
             if c.env_steps >= cfg.train.learning_starts:
-                c.update_credit += n_real
-                while c.update_credit >= cfg.train.train_freq:
-                    c.update_credit -= cfg.train.train_freq
-                    for _ in range(cfg.train.gradient_steps):
-                        batch = buffer.sample(cfg.replay.batch_size, replay_rng)
-                        t = timer.add("sample", t)
-                        agent.update(batch)
-                        t = timer.add("update", t)
+                if beta_steps:  # prioritized: the importance-sampling exponent rises from beta_start to 1
+                    buffer.beta = beta_at(cfg.replay.beta_start, beta_steps, c.env_steps)
+                for _ in range(_updates_due(cfg, c, n_real, buffer)):
+                    batch = buffer.sample(cfg.replay.batch_size, replay_rng)
+                    t = timer.add("sample", t)
+                    td_error_B = agent.update(batch)
+                    t = timer.add("update", t)
+                    if refresh_priorities:  # the sampled transitions get the TD errors just computed
+                        buffer.update_priorities(batch.indices, td_error_B.cpu().numpy())
+                        t = timer.add("priorities", t)
                 c.grad_steps = agent.grad_steps
 
             if cfg.eval.interval and c.env_steps >= c.next_eval:
@@ -198,10 +204,34 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
             if not solved_agent_saved and sys.exc_info()[0] is not None:
                 save("latest", c)
             runs.write_summary(path, result.__dict__)
+    if path is not None and cfg.log.plot:
+        _save_curve(path)
     agent.result = result
     for cb in callbacks:
         cb.on_end(result, path)
     return agent
+
+
+def _updates_due(cfg: Config, c: Counters, n_real: int, buffer) -> int:
+    """Gradient steps owed after this env step: `gradient_steps` for every `train_freq` env steps collected, or,
+    online (replay.kind=none), `gradient_steps` on the transitions this step stored, if it stored any."""
+    if cfg.replay.kind == "none":
+        return cfg.train.gradient_steps if buffer.take_new() else 0
+    c.update_credit += n_real
+    due, c.update_credit = divmod(c.update_credit, cfg.train.train_freq)
+    return due * cfg.train.gradient_steps
+
+
+def _save_curve(path: Path) -> None:
+    """RUN/curve.png; the run is complete on disk already, so a failure here only costs the picture."""
+    try:
+        from deepq.plots import save_run_curve  # imported lazily: matplotlib makes `import deepq` slow
+
+        save_run_curve(path)
+    except Exception as exc:  # noqa: BLE001 - whatever broke the drawing, the run must not be lost
+        reason = (str(exc).splitlines() or [""])[0]
+        print(f"deepq: warning: could not draw {path / 'curve.png'} ({type(exc).__name__}: {reason})",
+              file=sys.stderr)
 
 
 def _log_eval(logger: MetricsLogger, c: Counters, ev: EvalResult, started: float) -> None:

@@ -1,0 +1,51 @@
+"""What a speed benchmark ran on, printed at the top of its output: the machine, the library versions and the exact
+contents of the preset it measured (the CartPole-v1 preset is being retuned, so a table is only meaningful next to
+the preset it came from)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+
+from deepq.config import PRESET_DIR, Config
+
+
+def machine_line() -> str:
+    import gymnasium
+    import numpy
+    import torch
+
+    import deepq
+
+    load = os.getloadavg()
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; python {platform.python_version()}, "
+            f"deepq {getattr(deepq, '__version__', '?')}, torch {torch.__version__}, "
+            f"gymnasium {gymnasium.__version__}, numpy {numpy.__version__}")
+
+
+def preset_lines(name: str = "CartPole-v1") -> list[str]:
+    """The preset file verbatim, with its SHA-256, so a result can be matched to the preset that produced it."""
+    path = PRESET_DIR / f"{name}.yaml"
+    text = path.read_text()
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return [f"preset deepq/presets/{path.name} (sha256 {digest}):"] + [f"  | {line}" for line in text.splitlines()]
+
+
+def key_values(cfg: Config) -> str:
+    """The keys that set speed and learning, as one line of dotted key=value (after the benchmark's overrides)."""
+    keys = ["env.num_envs", "network.hidden_sizes", "network.activation", "network.dueling", "replay.kind",
+            "replay.capacity", "replay.batch_size", "replay.n_step", "exploration.start", "exploration.end",
+            "exploration.duration", "target.kind", "target.update_interval", "learner.lr", "learner.gamma",
+            "learner.loss", "learner.double", "learner.max_grad_norm", "train.total_steps",
+            "train.learning_starts", "train.train_freq", "train.gradient_steps", "train.torch_threads",
+            "eval.interval", "eval.episodes", "eval.stop_when_solved"]
+    out = []
+    for key in keys:
+        node = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+        shown = ",".join(map(str, node)) if isinstance(node, tuple) else node
+        out.append(f"{key}={shown}")
+    return " ".join(out)

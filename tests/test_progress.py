@@ -1,0 +1,62 @@
+"""Training progress: the tqdm bar on a real pseudo-terminal, plain lines otherwise, silence when quiet."""
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+
+import deepq
+from deepq.config import resolve
+from deepq.progress import Progress
+
+TINY = ["train.total_steps=1500", "train.learning_starts=200", "eval.interval=500", "eval.episodes=3",
+        "eval.stop_when_solved=false", "log.tensorboard=false", "log.plot=false"]
+
+
+def tiny_cfg():
+    return resolve(env_id="CartPole-v1", seed=0, overrides=dict(o.split("=") for o in TINY))
+
+
+def test_postfix_leaves_out_what_is_not_known_yet():
+    progress = Progress(1000, enabled=True, fancy=False)
+    assert re.fullmatch(r"sps=\d+", progress.postfix(10))
+    progress.episode(12.0, 0.5)  # no gradient step yet: no loss
+    assert re.fullmatch(r"sps=\d+, eps=0.500", progress.postfix(10))
+    progress.episode(30.0, 0.25, loss=0.0123)
+    progress.episode(31.0, 0.2, loss=None)  # a second episode in the same step keeps the last loss
+    assert progress.postfix(10).endswith(", eps=0.200, loss=0.0123")
+
+
+def test_plain_lines_when_not_a_terminal(capfd):
+    deepq.train(tiny_cfg(), quiet=False)
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 3  # one per evaluation: 500, 1000, 1500 env steps
+    for line in lines:
+        assert re.fullmatch(r"step +\d+ \| eval +[\d.]+ ± +[\d.]+ \(solved at 475\) \| sps \d+ \| eps [\d.]+ "
+                            r"\| loss [\d.e-]+", line), line
+    deepq.train(tiny_cfg(), quiet=True)
+    assert capfd.readouterr().err == ""
+
+
+def test_bar_on_a_terminal_shows_sps_eval_eps_and_loss(tmp_path):
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160-column terminal
+    child = subprocess.Popen([sys.executable, "-m", "deepq.cli", "train", "--run-dir", str(tmp_path / "run"), *TINY],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    output = b""
+    try:  # read while it runs: a full terminal buffer would block the child
+        while chunk := os.read(leader, 65536):
+            output += chunk
+    except OSError:  # EIO: the child closed the terminal
+        pass
+    os.close(leader)
+    text = output.decode(errors="replace")
+    assert child.wait(timeout=120) == 0, text
+    last_bar = text.split("\r")[-2]  # the final redraw before the closing newline
+    assert "1500/1500" in last_bar
+    assert re.search(r"sps=\d+, eval=[\d.]+, eps=[\d.]+, loss=[\d.e-]+\]", last_bar), last_bar
