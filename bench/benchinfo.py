@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import subprocess
+from pathlib import Path
 
 from deepq.config import PRESET_DIR, Config
 
@@ -23,6 +25,24 @@ def machine_line() -> str:
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; python {platform.python_version()}, "
             f"deepq {getattr(deepq, '__version__', '?')}, torch {torch.__version__}, "
             f"gymnasium {gymnasium.__version__}, numpy {numpy.__version__}")
+
+
+def code_line() -> str:
+    """The deepq code measured: the commit, and a hash of deepq/*.py as they are on disk (other engineers edit deepq/
+    while benchmarks run, so the commit alone may not say which code ran)."""
+    package = Path(__file__).resolve().parents[1] / "deepq"
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=package, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=package, capture_output=True,
+                               text=True, check=True).stdout.splitlines()
+        where = f"commit {commit}" + (f" + {len(dirty)} uncommitted files in deepq/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        where = "not a git checkout"
+    return f"deepq code: {where}; sha256 of deepq/**/*.py {digest.hexdigest()[:12]}"
 
 
 def preset_lines(name: str = "CartPole-v1") -> list[str]:

@@ -9,7 +9,8 @@ comes to the sum of those costs.
 Unit costs (one table, microseconds): a CartPole-v1 step of one `gym.make` env (reset included when an episode
 ends, as the evaluation loop does); a step of Gymnasium's native vector CartPole (`gym.make_vec(...,
 vectorization_mode="vector_entry_point")`, autoreset included) with 1, 4, 8, 32 envs, per vector step and per
-env; `DQNAgent.greedy` on a batch of 1, 4, 8 observations; `ReplayBuffer.add` of one vector step; one
+env; `DQNAgent.greedy` on a batch of 1, 4, 8 observations; `ReplayBuffer.add` of one vector step (and, when the
+preset uses n-step returns, `NStepFolder.fold` of one vector step); one
 `ReplayBuffer.sample` of 64/128/256 from a full 50k buffer; one `DQNAgent.update` of the preset's network on a
 `Batch` of 64/128/256 with 1 and 2 torch threads; the gradient clipping and the Adam step alone. Each cost is the
 median over `--repeats` timed loops (`time.perf_counter`), each loop long enough (~`--loop-ms`) to swamp the timer,
@@ -20,7 +21,8 @@ Training throughput: `deepq.train` on the preset with `eval.interval=0 eval.stop
 log.tensorboard=false train.total_steps=BUDGET`, seed 0, no run directory (in memory), `--train-runs` times; the
 median run is compared with its floor, the unit costs summed over that run's own mix of work:
 
-    floor = vector_steps x (vector env step(N) + greedy(N) + buffer add(N)) + gradient_steps x (sample(B) + update(B))
+    floor = vector_steps x (vector env step(N) + greedy(N) + buffer add(N) [+ n-step fold(N)])
+            + gradient_steps x (sample(B) + update(B))
 
 vector_steps = (env_steps + episodes) / N: every finished episode costs its sub-env one reset step that stores no
 transition (Gymnasium's next-step autoreset). "fraction of floor" = floor seconds / measured seconds = measured
@@ -41,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchinfo import key_values, machine_line, preset_lines  # noqa: E402
+from benchinfo import code_line, key_values, machine_line, preset_lines  # noqa: E402
 
 ENV_ID = "CartPole-v1"
 TRAIN_OVERRIDES = {"eval.interval": 0, "eval.stop_when_solved": False, "log.tensorboard": False}
@@ -92,7 +94,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
     loop_s, reps = args.loop_ms / 1000, args.repeats
     rng = np.random.default_rng(0)
     rows: list[Row] = []
-    costs: dict = {}  # (unit, size[, threads]) -> seconds per call
+    costs: dict = {}  # (unit, size[, threads]) -> (wall, CPU) seconds per call
     n_envs, batch = cfg.env.num_envs, cfg.replay.batch_size
     base_threads = cfg.train.torch_threads or torch.get_num_threads()
     torch.set_num_threads(base_threads)
@@ -179,6 +181,25 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
     costs[("add", n_envs)] = s
     rows.append(Row("ReplayBuffer.add (one vector step)", str(n_envs), "-", s, n_envs, "per transition"))
 
+    if cfg.replay.n_step > 1:  # the preset folds n-step returns in the collector: part of storing a vector step
+        from deepq.collector import NStepFolder
+
+        folder = NStepFolder(cfg.replay.n_step, cfg.learner.gamma, n_envs, 4)
+        ends = rng.random((256, n_envs)) < 0.05  # episode ends now and then, as in training
+        prev = np.zeros(n_envs, bool)
+
+        def fold(calls: int) -> None:
+            nonlocal prev
+            for i in range(calls):
+                done = ends[i & 255]
+                folder.fold(add_obs, add_action, add_reward, add_obs, done, np.zeros(n_envs, bool), ~prev)
+                prev = done
+
+        s = measure(fold, loop_s, reps)
+        costs[("fold", n_envs)] = s
+        rows.append(Row(f"NStepFolder.fold, n={cfg.replay.n_step} (one vector step)", str(n_envs), "-", s, n_envs,
+                        "per env"))
+
     sample_rng = np.random.default_rng(2)
     for b in sorted({64, 128, 256, batch}):
         def sample(calls: int, b=b) -> None:
@@ -261,6 +282,8 @@ def report_training(cfg, costs: dict, runs: list[dict]) -> None:
     mix = [(f"vector env step ({n} envs)", ("vec", n), vector_steps),
            (f"DQNAgent.greedy ({n} obs)", ("greedy", n), vector_steps),
            (f"ReplayBuffer.add ({n} transitions)", ("add", n), vector_steps),
+           *([(f"NStepFolder.fold (n={cfg.replay.n_step})", ("fold", n), vector_steps)]
+             if cfg.replay.n_step > 1 else []),
            (f"ReplayBuffer.sample ({b})", ("sample", b), r.grad_steps),
            (f"DQNAgent.update ({b}, {threads} thread)", ("update", b, threads), r.grad_steps)]
     floor_wall = sum(costs[key][0] * count for _, key, count in mix)
@@ -285,7 +308,8 @@ def report_training(cfg, costs: dict, runs: list[dict]) -> None:
           f"{100 * floor_cpu / run['cpu_s']:.1f}% on CPU time")
 
     floor = {"act": vector_steps * costs[("greedy", n)][0],
-             "env+store": vector_steps * (costs[("vec", n)][0] + costs[("add", n)][0]),
+             "env+store": vector_steps * (costs[("vec", n)][0] + costs[("add", n)][0]
+                                          + (costs[("fold", n)][0] if cfg.replay.n_step > 1 else 0.0)),
              "sample": r.grad_steps * costs[("sample", b)][0],
              "update": r.grad_steps * costs[("update", b, threads)][0]}
     print(f"\n{'phase (time_breakdown_s)':<26} {'measured s':>10} {'floor s':>8} {'measured/floor':>14} {'% of run':>8}")
@@ -322,6 +346,7 @@ def main() -> None:
                   overrides={**overrides, **TRAIN_OVERRIDES, "train.total_steps": args.budget})
     print(f"bench/floor.py {' '.join(sys.argv[1:])}".rstrip())
     print(machine_line())
+    print(code_line())
     print("\n".join(preset_lines()))
     if overrides:
         print(f"overrides: {' '.join(args.overrides)}")
@@ -344,4 +369,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from deepq.errors import DeepQError
+
+    try:
+        main()
+    except DeepQError as exc:  # a bad key=value or seed list: one line, as deepq's own CLI does
+        print(f"floor: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -8,8 +8,9 @@ side by side on the same machine, the same seeds and the same evaluation code.
 Protocol, identical for both libraries:
 - each (library, seed) trains in a fresh process with PyTorch on one thread (`torch.set_num_threads(1)`); the runs
   alternate deepq/SB3 in ABBA order over seeds, so that load from other work on the machine falls on both alike;
-- during training, a greedy evaluation every `--eval-interval` (1000) env steps on `--eval-episodes` (10)
-  episodes reset with seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluate.EpisodeRunner`; the first one
+- during training, a greedy evaluation every `--eval-interval` env steps on `--eval-episodes` episodes (both
+  default to deepq's preset, eval.interval and eval.episodes, so SB3 is judged by deepq's own protocol) reset with
+  seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluate.EpisodeRunner`; the first one
   with a mean >= 475 (CartPole-v1's reward_threshold) stops training and that agent is the final agent. deepq does
   this itself (`eval.stop_when_solved`); for SB3 a callback does it, counting env steps as SB3 does
   (`num_timesteps`). Never solved: the final agent is the one at the end of the budget, and its time and env steps
@@ -71,15 +72,10 @@ def final_score(policy) -> tuple[float, float]:
 
 def run_deepq(job: dict) -> dict:
     import deepq
-    from deepq.config import parse_override, resolve
+    from deepq.config import Config
 
-    overrides = dict(parse_override(o) for o in job["overrides"])
-    overrides.update({"eval.interval": job["eval_interval"], "eval.episodes": job["eval_episodes"],
-                      "eval.threshold": THRESHOLD, "eval.stop_when_solved": True, "log.tensorboard": False,
-                      "train.torch_threads": 1})
-    if job["budget"]:
-        overrides["train.total_steps"] = job["budget"]
-    cfg = resolve(env_id=ENV_ID, overrides=overrides, seed=job["seed"])
+    # The driver resolved the config once (and printed it): the preset file may change while the seeds run.
+    cfg = Config.from_dict(job["config"]).replace(seed=job["seed"])
     agent = deepq.train(cfg, quiet=True)
     r = agent.result
     mean, worst = final_score(agent.greedy)
@@ -155,10 +151,11 @@ def worker(job: dict) -> None:
 # --- driver -----------------------------------------------------------------------------------------------
 
 def spawn(job: dict) -> dict:
+    """Run one (library, seed) in a fresh process; a crash becomes a row with `failed` set and the others go on."""
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"vs_sb3: {job['lib']} seed {job['seed']} failed (exit {proc.returncode}): {tail}")
+        return {"lib": job["lib"], "seed": job["seed"], "failed": f"exit {proc.returncode}: {tail}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -170,6 +167,9 @@ def to_solve(row: dict) -> tuple[float, int]:
 
 
 def print_row(row: dict) -> None:
+    if row.get("failed"):
+        print(f"{row['lib']:<6} {row['seed']:>4} failed ({row['failed']})", flush=True)
+        return
     s, steps = to_solve(row)
     mark = " " if row["solved"] else "*"
     print(f"{row['lib']:<6} {row['seed']:>4} {s:9.2f}{mark} {steps:>9}{mark} {row['grad_steps']:>10} "
@@ -182,7 +182,10 @@ def summary(rows: list[dict], libs: list[str]) -> None:
           f"{'env steps/s':>11} {'final score':>11} {'seeds >= 475':>12}")
     medians = {}
     for lib in libs:
-        mine = [r for r in rows if r["lib"] == lib]
+        mine = [r for r in rows if r["lib"] == lib and not r.get("failed")]
+        if not mine:
+            print(f"{lib:<8} no completed run")
+            continue
         seconds = [to_solve(r)[0] for r in mine]
         steps = [to_solve(r)[1] for r in mine]
         medians[lib] = statistics.median(seconds)
@@ -192,6 +195,9 @@ def summary(rows: list[dict], libs: list[str]) -> None:
         final = statistics.mean(r["final_mean"] for r in mine)
         print(f"{lib:<8} {f'{solved}/{len(mine)}':>6} {medians[lib]:>16.2f} {max(seconds):>8.2f} "
               f"{statistics.median(steps):>18,.0f} {sps:>11,.0f} {final:>11.1f} {f'{good}/{len(mine)}':>12}")
+    failed = [f"{r['lib']} seed {r['seed']}" for r in rows if r.get("failed")]
+    if failed:
+        print(f"failed, left out of the table: {', '.join(failed)}")
     if "deepq" in medians and "sb3" in medians:
         print(f"\nmedian time to solve, SB3 / deepq: {medians['sb3'] / medians['deepq']:.2f}x")
     print("time and env steps to solve: medians over seeds, an unsolved seed counting its whole budget; "
@@ -207,8 +213,10 @@ def main() -> None:
                         help="deepq's env step budget (default: the preset's train.total_steps)")
     parser.add_argument("--sb3-budget", type=int, default=ZOO_N_TIMESTEPS,
                         help=f"SB3's env step budget (default: the zoo's n_timesteps, {ZOO_N_TIMESTEPS})")
-    parser.add_argument("--eval-interval", type=int, default=1000, help="env steps between evaluations (1000)")
-    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (10)")
+    parser.add_argument("--eval-interval", type=int, default=0,
+                        help="env steps between evaluations (default: the preset's eval.interval)")
+    parser.add_argument("--eval-episodes", type=int, default=0,
+                        help="episodes per evaluation (default: the preset's eval.episodes)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="changes to deepq's preset")
     args = parser.parse_args()
@@ -216,7 +224,7 @@ def main() -> None:
         worker(json.loads(args.worker))
         return
 
-    from benchinfo import key_values, machine_line, preset_lines
+    from benchinfo import code_line, key_values, machine_line, preset_lines
 
     from deepq.config import parse_override, resolve
     from deepq.multiseed import parse_seeds
@@ -232,16 +240,21 @@ def main() -> None:
         sb3_version = "-"
     seeds = parse_seeds(args.seeds)
     overrides = dict(parse_override(o) for o in args.overrides)
-    cfg = resolve(env_id=ENV_ID, overrides={**overrides, "eval.interval": args.eval_interval,
-                                            "eval.episodes": args.eval_episodes})
+    preset_cfg = resolve(env_id=ENV_ID, overrides=overrides)
+    args.eval_interval = args.eval_interval or preset_cfg.eval.interval
+    args.eval_episodes = args.eval_episodes or preset_cfg.eval.episodes
+    cfg = preset_cfg.replace(**{"eval.interval": args.eval_interval, "eval.episodes": args.eval_episodes})
     deepq_budget = args.deepq_budget or cfg.train.total_steps
+    deepq_cfg = cfg.replace(**{"eval.threshold": THRESHOLD, "eval.stop_when_solved": True, "log.tensorboard": False,
+                               "train.torch_threads": 1, "train.total_steps": deepq_budget})
 
     print(f"bench/vs_sb3.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"{machine_line()}, stable-baselines3 {sb3_version}")
+    print(code_line())
     print("\n".join(preset_lines()))
     if overrides:
         print(f"deepq overrides: {' '.join(args.overrides)}")
-    print(f"deepq: {key_values(cfg)}; budget {deepq_budget} env steps")
+    print(f"deepq: {key_values(deepq_cfg)}")
     print(f"sb3:   rl-baselines3-zoo dqn.yml CartPole-v1: {' '.join(f'{k}={v}' for k, v in ZOO_CARTPOLE.items())}; "
           f"budget {args.sb3_budget} env steps")
     print(f"both:  torch threads 1; evaluation every {args.eval_interval} env steps on {args.eval_episodes} "
@@ -255,7 +268,7 @@ def main() -> None:
         for lib in order:
             budget = deepq_budget if lib == "deepq" else args.sb3_budget
             job = {"lib": lib, "seed": seed, "budget": budget, "eval_interval": args.eval_interval,
-                   "eval_episodes": args.eval_episodes, "overrides": args.overrides}
+                   "eval_episodes": args.eval_episodes, "config": deepq_cfg.to_dict()}
             row = spawn(job)
             rows.append(row)
             print_row(row)
@@ -265,4 +278,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from deepq.errors import DeepQError
+
+    try:
+        main()
+    except DeepQError as exc:  # a bad key=value or seed list: one line, as deepq's own CLI does
+        print(f"vs_sb3: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -6,8 +6,9 @@ from deepq.config import Config  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
 from deepq.evaluate import EvalResult, evaluate, random_baseline  # noqa: E402
 from deepq.multiseed import train_seeds  # noqa: E402
+from deepq.resuming import resume  # noqa: E402
 from deepq.runs import load_agent  # noqa: E402
 from deepq.train import train  # noqa: E402
 
-__all__ = ["Config", "DeepQError", "EvalResult", "evaluate", "load_agent", "random_baseline", "train",
+__all__ = ["Config", "DeepQError", "EvalResult", "evaluate", "load_agent", "random_baseline", "resume", "train",
            "train_seeds", "__version__"]

@@ -116,6 +116,10 @@ class DQNAgent:
         self._metric_count += 1
         return td_error_B
 
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def _sync_target(self) -> None:
         if self.target is None:
             return
@@ -133,6 +137,12 @@ class DQNAgent:
         self._metric_count = 0
         return {"train/loss": loss, "train/q_mean": q}
 
+    def is_finite(self) -> bool:
+        """False once the weights or the loss and Q sums since the last read hold a NaN or an inf (one host sync:
+        called only where a checkpoint would be written)."""
+        values = [self._metric_sums, *(p.detach().reshape(-1) for p in self.online.parameters())]
+        return bool(torch.isfinite(torch.cat(values)).all())
+
     # --- persistence (plain tensors + JSON, see deepq.checkpoint) ------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"online.{k}": v for k, v in self.online.state_dict().items()}
@@ -142,6 +152,16 @@ class DQNAgent:
             for name, value in state.items():
                 out[f"optim.{i}.{name}"] = torch.as_tensor(value)
         return {k: v.detach().cpu().clone() for k, v in out.items()}  # a snapshot, never aliased
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Learning progress beyond the weights, for an exact resume: gradient steps (they time the target
+        copies) and the loss and Q sums not yet written to the metrics."""
+        return {"metric_sums": self._metric_sums.cpu().numpy().copy(),
+                "counts": np.array([self.grad_steps, self._metric_count], dtype=np.int64)}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self._metric_sums.copy_(torch.as_tensor(arrays["metric_sums"]))
+        self.grad_steps, self._metric_count = (int(v) for v in arrays["counts"])
 
     def load_tensors(self, tensors: dict[str, torch.Tensor], with_optimizer: bool = True) -> None:
         def part(prefix: str) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """The `deepq` command. Thin: parse arguments, call the Python API, print.
 
-User errors (`DeepQError`) print one line and exit with status 2; Ctrl-C exits with 130.
+User errors (`DeepQError`) print one line and exit with status 2. Ctrl-C (SIGINT) and SIGTERM during training
+save the run, print where and how to resume, and exit with 130 and 143; elsewhere Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from deepq.errors import DeepQError
+from deepq.interrupts import Interrupted
 
 EXIT_USAGE = 2
 
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "RUN/seed-N each, plus RUN/summary.csv and RUN/curve.png")
     tr.add_argument("--workers", type=int, help="with --seeds: seeds trained at a time (default: one per core)")
     tr.add_argument("--run-dir", help="where to write config, metrics, checkpoints (default: runs/ENV-sSEED-TIME)")
+    tr.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its latest checkpoint, exactly "
+                                                    "where it stopped (its config.yaml; key=value may only raise "
+                                                    "train.total_steps or change log.*)")
     tr.add_argument("--config", help="YAML file with hyperparameters (a run's config.yaml works too)")
     tr.add_argument("--preset", help="named preset from deepq/presets (default: the tuned one for --env)")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
@@ -99,12 +104,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     from deepq.train import train
 
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.resume is not None:
+        return _resume(args, overrides)
     cfg = resolve(env_id=args.env, preset=args.preset, config_file=args.config, overrides=overrides,
                   seed=args.seed)
     if args.seeds is not None:
         return _train_seeds(args, cfg)
     run_dir = args.run_dir or f"runs/{cfg.env.id}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     agent = train(cfg, run_dir, quiet=args.quiet)
+    return _report(cfg, agent, run_dir)
+
+
+def _resume(args: argparse.Namespace, overrides: dict) -> int:
+    from deepq.resuming import config_for_resume
+    from deepq.train import train
+
+    for flag, value in (("--config", args.config), ("--preset", args.preset), ("--seeds", args.seeds)):
+        if value is not None:
+            raise DeepQError(f"--resume continues the run as its config.yaml says; drop {flag}")
+    if args.run_dir is not None and Path(args.run_dir) != Path(args.resume):
+        raise DeepQError(f"--resume {args.resume} continues that directory; drop --run-dir {args.run_dir}")
+    for key, value in (("env.id", args.env), ("seed", args.seed)):
+        if value is not None:
+            overrides[key] = value
+    cfg = config_for_resume(args.resume, overrides)
+    return _report(cfg, train(cfg, args.resume, quiet=args.quiet, resume=True), args.resume)
+
+
+def _report(cfg, agent, run_dir) -> int:
+    """The two lines that end `deepq train`."""
     r = agent.result
     status = (f"solved (greedy mean >= {r.threshold:g}) after {r.solved_at_env_steps} env steps"
               if r.solved else "not solved within the budget")
@@ -214,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     except DeepQError as exc:
         print(f"deepq: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Interrupted as exc:  # SIGINT or SIGTERM during training: saved, says how to resume
+        print(f"deepq: {exc}", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         print("deepq: interrupted", file=sys.stderr)
         return 130

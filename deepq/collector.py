@@ -80,6 +80,15 @@ class NStepFolder:
         self.length_N[full_N] -= 1
         return out
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The pending windows, for a checkpoint."""
+        return {"obs": self.obs_NWO, "action": self.action_NW, "ret": self.ret_NW, "length": self.length_N}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, array in (("obs", self.obs_NWO), ("action", self.action_NW), ("ret", self.ret_NW),
+                            ("length", self.length_N)):
+            array[...] = arrays[name]
+
 
 class Collector:
     def __init__(self, envs, buffer: ReplayBuffer, seed: int, n_step: int = 1,
@@ -124,3 +133,32 @@ class Collector:
         self.prev_done_N = done_N
         self.obs_NO = next_obs_NO
         return n_real, finished
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """What the next step depends on besides the env and the buffer: the current observations, which sub-envs
+        reset next, the running episodes' returns and lengths, and the n-step windows."""
+        arrays = {"obs": self.obs_NO, "prev_done": self.prev_done_N, "ep_return": self.ep_return_N,
+                  "ep_length": self.ep_length_N}
+        if self.folder is not None:
+            arrays.update({f"nstep.{k}": v for k, v in self.folder.state_arrays().items()})
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays["obs"].shape != self.obs_NO.shape:
+            raise ValueError(f"observations of shape {arrays['obs'].shape}, expected {self.obs_NO.shape}")
+        self.obs_NO = arrays["obs"].copy()
+        self.prev_done_N[:] = arrays["prev_done"]
+        self.ep_return_N[:] = arrays["ep_return"]
+        self.ep_length_N[:] = arrays["ep_length"]
+        if self.folder is not None:
+            self.folder.load_state_arrays({k[len("nstep."):]: v for k, v in arrays.items() if k.startswith("nstep.")})
+
+    def restart_episodes(self, seed: int) -> None:
+        """Reset every sub-env with `seed` and drop the running episodes (and their pending n-step transitions):
+        how a resume continues where the environment's own state could not be saved."""
+        self.obs_NO, _ = self.envs.reset(seed=seed)
+        self.prev_done_N[:] = False
+        self.ep_return_N[:] = 0.0
+        self.ep_length_N[:] = 0
+        if self.folder is not None:
+            self.folder.length_N[:] = 0

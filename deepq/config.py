@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -97,6 +98,9 @@ class TargetConfig:
 class LearnerConfig:
     gamma: float = _f(0.99, "discount factor in [0, 1]")
     lr: float = _f(1e-4, "Adam learning rate")
+    lr_end: Optional[float] = _f(None, "if set, the learning rate falls linearly from `lr` to this over "
+                                       "train.total_steps env steps (keeps a solved agent from collapsing); "
+                                       "empty = constant")
     loss: str = _f("huber", "TD loss", choices=("huber", "mse"))
     huber_delta: float = _f(1.0, "Huber loss: TD errors beyond this are penalised linearly")
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this; 0 disables clipping")
@@ -128,7 +132,9 @@ class EvalConfig:
 class LogConfig:
     progress: bool = _f(True, "show a progress bar on a terminal (plain log lines otherwise)")
     tensorboard: bool = _f(True, "write TensorBoard event files into the run directory")
-    checkpoint_interval: int = _f(0, "env steps between checkpoints of the latest agent; 0 = only at the end")
+    checkpoint_interval: int = _f(10_000, "env steps between checkpoints of the whole training state "
+                                          "(checkpoints/latest.safetensors, what --resume continues from); "
+                                          "0 = only at the end and on Ctrl-C")
     plot: bool = _f(True, "draw the learning curve into RUN/curve.png when training ends")
 
 
@@ -180,7 +186,7 @@ def _check(ok: bool, key: str, message: str) -> None:
 
 def validate(cfg: Config) -> None:
     """Range and consistency checks; each failure names the key and the fix."""
-    _check(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
+    _check(0 <= cfg.seed < 2**63, "seed", f"must be in [0, 2**63), got {cfg.seed}")  # PyTorch takes 64 bits
     _check(cfg.env.num_envs >= 1, "env.num_envs", f"must be >= 1, got {cfg.env.num_envs}")
     _check(cfg.env.max_episode_steps is None or cfg.env.max_episode_steps >= 1, "env.max_episode_steps",
            f"must be >= 1 or empty, got {cfg.env.max_episode_steps}")
@@ -213,6 +219,7 @@ def validate(cfg: Config) -> None:
     ln = cfg.learner
     _check(0.0 <= ln.gamma <= 1.0, "learner.gamma", f"must be in [0, 1], got {ln.gamma}")
     _check(ln.lr > 0.0, "learner.lr", f"must be > 0, got {ln.lr}")
+    _check(ln.lr_end is None or ln.lr_end >= 0.0, "learner.lr_end", f"must be >= 0 or empty, got {ln.lr_end}")
     _check(ln.huber_delta > 0.0, "learner.huber_delta", f"must be > 0, got {ln.huber_delta}")
     _check(ln.max_grad_norm >= 0.0, "learner.max_grad_norm", f"must be >= 0 (0 disables), got {ln.max_grad_norm}")
     _check(ln.q_regularization >= 0.0, "learner.q_regularization",
@@ -302,29 +309,38 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str):
+            text = value.strip().replace("_", "")
             try:
-                number = float(value.replace("_", ""))
+                return int(text)  # exact, however many digits
             except ValueError:
-                number = None
+                pass
+            number = _float_or_none(text)  # 1e5 (YAML reads it as a string)
             if number is not None and number.is_integer():
                 return int(number)
         raise ConfigError(f"{key}: expected a whole number, got {value!r}")
     if tp is float:
-        if isinstance(value, bool):
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = _float_or_none(value)
+        elif isinstance(value, str):
+            number = _float_or_none(value.strip().replace("_", ""))
+        if number is None:
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.replace("_", ""))
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(number):  # a NaN or inf hyperparameter only ever turns the weights into NaN
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return str(value)
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
+
+
+def _float_or_none(value: Any) -> Optional[float]:
+    try:
+        return float(value)
+    except (ValueError, OverflowError):  # not a number, or an int too large for a float
+        return None
 
 
 def _to_plain(data: Any) -> Any:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Any, Optional
+
+from deepq.errors import WriteError
 
 COUNTERS = ("kind", "env_steps", "episodes", "grad_steps")
 KEYS = ("rollout/episode_return", "rollout/episode_length", "rollout/epsilon", "train/loss", "train/q_mean",
@@ -24,30 +27,58 @@ COLUMNS = COUNTERS + KEYS
 
 
 class CSVBackend:
+    """metrics.csv; a failed write (a full disk) raises `WriteError` naming the file."""
+
     def __init__(self, path: Path, append: bool = False) -> None:
+        self.path = path
         exists = append and path.is_file()
-        self._fh = open(path, "a" if exists else "w", newline="")
-        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS, extrasaction="ignore")
-        if not exists:
-            self._writer.writeheader()
+        try:
+            self._fh = open(path, "a" if exists else "w", newline="")
+            self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS, extrasaction="ignore")
+            if not exists:
+                self._writer.writeheader()
+        except OSError as exc:
+            raise WriteError.of(path, exc) from None
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+        try:
+            self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
 
     def flush(self) -> None:
-        self._fh.flush()
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
+
+    def sync(self) -> int:
+        """Flush the rows to disk; returns the file's length in bytes. A checkpoint records it, so that a resume
+        cuts the rows written after the checkpoint (`truncate_rows`) and the file ends as if never interrupted."""
+        self.flush()
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
+        return os.fstat(self._fh.fileno()).st_size
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
 
 
 class TensorBoardBackend:
-    def __init__(self, logdir: Path, hparams: dict[str, Any]) -> None:
+    """Event files; a resumed run writes a second one (TensorBoard merges them), without the hparams again."""
+
+    def __init__(self, logdir: Path, hparams: Optional[dict[str, Any]]) -> None:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
 
         self._writer = SummaryWriter(log_dir=str(logdir))
-        text = "\n".join(f"| {k} | {v} |" for k, v in hparams.items())
-        self._writer.add_text("hyperparameters", "| key | value |\n|---|---|\n" + text, 0)
+        if hparams is not None:
+            text = "\n".join(f"| {k} | {v} |" for k, v in hparams.items())
+            self._writer.add_text("hyperparameters", "| key | value |\n|---|---|\n" + text, 0)
 
     def write(self, row: dict[str, Any]) -> None:
         step = row["env_steps"]
@@ -81,6 +112,18 @@ class MetricsLogger:
     def close(self) -> None:
         for backend in self.backends:
             backend.close()
+
+
+def truncate_rows(path: Path, length: int) -> bool:
+    """Cut metrics.csv back to `length` bytes, its length at a checkpoint: the rows after it are written again by
+    the resumed run. False when the file is shorter than that (it was cut or replaced since); it is left as is."""
+    if not path.is_file() or path.stat().st_size < length:
+        return False
+    try:
+        os.truncate(path, length)
+    except OSError as exc:
+        raise WriteError.of(path, exc) from None
+    return True
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Optional[float]]]:

@@ -339,10 +339,10 @@ def plot_seeds(run_dirs: Sequence[Path], out_path: Path, notes: list[str]) -> Op
     """The aggregate learning curve (mean and 95% band over seeds), drawn by `deepq.plots`."""
     if not run_dirs:
         return None
-    from deepq.plots import plot_runs  # lazy: matplotlib is slow to import and needed only here
-
     try:
+        from deepq.plots import plot_runs  # lazy: matplotlib is slow to import and needed only here
+
         return plot_runs(run_dirs, out_path)
-    except DeepQError as exc:  # e.g. a budget too small for one finished episode: the table still stands
+    except (ImportError, DeepQError) as exc:  # e.g. no finished episode in a tiny budget: the table still stands
         notes.append(f"no learning curve: {exc}")
         return None

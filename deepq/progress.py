@@ -16,7 +16,8 @@ BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]
 
 
 class Progress:
-    def __init__(self, total_steps: int, enabled: bool = True, fancy: bool = True) -> None:
+    def __init__(self, total_steps: int, enabled: bool = True, fancy: bool = True, start: int = 0) -> None:
+        """`start`: env steps already done (a resumed run); the bar starts there and sps counts from there."""
         self.enabled = enabled
         self.bar = None
         self.last_eval: Optional[float] = None
@@ -24,14 +25,15 @@ class Progress:
         self.epsilon: Optional[float] = None
         self.loss: Optional[float] = None
         self._started = time.perf_counter()
-        self._shown = 0
+        self._start = start
+        self._shown = start
         self._last_refresh = 0.0
         if enabled and fancy and sys.stderr.isatty():
             from tqdm import tqdm
 
             # mininterval=0: `advance` already throttles, so every update it lets through is drawn.
-            self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, leave=True, mininterval=0,
-                            bar_format=BAR_FORMAT)
+            self.bar = tqdm(total=total_steps, initial=start, unit="step", dynamic_ncols=True, leave=True,
+                            mininterval=0, bar_format=BAR_FORMAT)
 
     def advance(self, env_steps: int) -> None:
         if self.bar is None:
@@ -62,7 +64,7 @@ class Progress:
     def postfix(self, env_steps: int, sep: str = ", ", assign: str = "=", eval_mean: bool = True) -> str:
         """'sps=2400, eval=500.0, eps=0.050, loss=0.0123'; fields not known yet are left out."""
         elapsed = time.perf_counter() - self._started
-        fields = [("sps", f"{env_steps / elapsed:.0f}" if elapsed > 0 else None),
+        fields = [("sps", f"{(env_steps - self._start) / elapsed:.0f}" if elapsed > 0 else None),
                   ("eval", f"{self.last_eval:.1f}" if eval_mean and self.last_eval is not None else None),
                   ("eps", f"{self.epsilon:.3f}" if self.epsilon is not None else None),
                   ("loss", f"{self.loss:.4g}" if self.loss is not None else None)]

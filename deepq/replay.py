@@ -75,7 +75,7 @@ class ReplayBuffer:
                      self.discount[idx], None, idx)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Contents for a checkpoint (plain arrays, no pickle)."""
+        """Contents and position for a checkpoint (plain arrays, no pickle); subclasses add their own state."""
         n = self.size
         return {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "action": self.action[:n],
                 "reward": self.reward[:n], "done": self.done[:n], "discount": self.discount[:n],
@@ -129,6 +129,16 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree.update(slots_B, p_B)
         self.max_priority = max(self.max_priority, float(p_B.max()))
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        # The whole tree, not just its leaves: restoring it needs no re-summing, so it is bit-exact by construction.
+        return {**super().state_arrays(), "sum_tree": self.tree.tree,
+                "max_priority": np.array([self.max_priority], dtype=np.float64)}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_state_arrays(arrays)
+        self.tree.tree[:] = arrays["sum_tree"]
+        self.max_priority = float(arrays["max_priority"][0])
+
 
 class LossSoftmaxReplayBuffer(ReplayBuffer):
     """Seed 002's prioritized buffer: each transition keeps a loss (its squared TD error); a batch is drawn with
@@ -177,6 +187,17 @@ class LossSoftmaxReplayBuffer(ReplayBuffer):
         self.loss[slots_B] = loss_B
         self.max_loss = max(self.max_loss, float(loss_B.max()))
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {**super().state_arrays(), "loss": self.loss[:self.size],
+                "max_loss": np.array([self.max_loss], dtype=np.float64),
+                "added_since_sort": np.array([self.added_since_sort], dtype=np.int64)}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_state_arrays(arrays)
+        self.loss[:self.size] = arrays["loss"]
+        self.max_loss = float(arrays["max_loss"][0])
+        self.added_since_sort = int(arrays["added_since_sort"][0])
+
     def sort_by_loss(self) -> None:
         """Reorder the stored transitions so that, counting from the next slot to be overwritten, losses rise:
         the lowest-loss transitions are overwritten first."""
@@ -211,6 +232,13 @@ class OnlineBuffer(ReplayBuffer):
     def take_new(self) -> bool:
         new, self.new = self.new, False
         return new
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {**super().state_arrays(), "new": np.array([self.new])}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_state_arrays(arrays)
+        self.new = bool(arrays["new"][0])
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """The newest transitions, all of them, in order (`batch_size` and `rng` are not used)."""

@@ -248,6 +248,7 @@ def run_sweep(sweep_file: str | Path, run_dir: str | Path, address: Optional[str
     """Run (or resume) a sweep into `run_dir`; returns the ranked configs, also in results.csv and results.png.
 
     `workers` caps the trials running at once (default: one per CPU Ray has). Progress lines go to `echo`.
+    After Ctrl-C the result has `finished=False` and the trials done so far; `resume=True` continues it.
     """
     require_ray()
     if workers is not None and workers < 1:

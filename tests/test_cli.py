@@ -63,6 +63,13 @@ def _unwritable(tmp_path):
     (["train", "replay.batch_size=many"], "replay.batch_size: expected a whole number"),
     (["train", "--config", "/nonexistent.yaml"], "does not exist"),
     (["evaluate", "/nonexistent-run"], "is not a directory"),
+    (["train", "--resume", "/nonexistent-run"], "is not a directory"),
+    (["train", "--resume", "/"], "is not a deepq run directory (no config.yaml)"),
+    (["train", "train.learning_starts=5000", "train.total_steps=1000"], "no gradient step would run"),
+    (["train", "learner.lr=inf"], "learner.lr: expected a finite number, got 'inf'"),
+    (["train", "env.terminal_reward=.nan"], "env.terminal_reward: expected a finite number"),
+    (["train", "seed=99999999999999999999"], "seed: must be in [0, 2**63)"),
+    (["train", "replay.capacity=100000000000"], "does not fit in memory (Unable to allocate"),
     (["evaluate", "--random"], "--random needs --env"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):

@@ -168,3 +168,17 @@ def test_real_cartpole_n_step_equals_reference_from_one_step_transitions():
     # no stored transition bootstraps through a termination, and none mixes two episodes: a window holds
     # at most n rewards of 1, so the return is at most 1 + g + g^2
     assert np.all(m.reward[:len(m)] <= 1 + gamma + gamma ** 2 + 1e-5)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "prioritized"])
+def test_learning_may_start_before_the_first_n_step_transition_is_stored(kind):
+    """n-step folding stores nothing for the first n-1 steps; updates wait for a transition (this crashed with
+    an empty-buffer sample when train.learning_starts=0)."""
+    import deepq
+    from deepq.config import resolve
+
+    cfg = resolve(env_id="CartPole-v1", overrides={
+        "replay.kind": kind, "replay.n_step": 5, "env.num_envs": 1, "train.learning_starts": 0,
+        "train.train_freq": 1, "train.total_steps": 50, "eval.interval": 0, "log.tensorboard": False})
+    agent = deepq.train(cfg, quiet=True)
+    assert agent.result.grad_steps == 50 - 4  # one per env step, from the first stored transition on

@@ -18,6 +18,8 @@ from deepq.callbacks import Callback  # noqa: E402
 from deepq.config import resolve  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
 
+PRESET_LR = resolve(env_id="CartPole-v1").learner.lr  # the runs below differ from the preset only in lr
+
 TINY = {"train.total_steps": 1500, "train.learning_starts": 200, "eval.interval": 500, "eval.episodes": 3,
         "eval.stop_when_solved": False, "log.tensorboard": False, "log.progress": False, "log.plot": False}
 
@@ -64,7 +66,7 @@ def test_seeds_group_and_configs_get_labels(runs):
     curves = plots.load_runs([runs / "a0", runs / "b0", runs / "a1", runs / "a0"])  # a0 twice counts once
     groups = plots.group_by_config(curves)
     assert [[c.name for c in g] for g in groups] == [["a0", "a1"], ["b0"]]
-    assert plots.group_labels(groups) == ["learner.lr=0.0025", "learner.lr=0.001"]
+    assert plots.group_labels(groups) == [f"learner.lr={PRESET_LR}", "learner.lr=0.001"]
     assert plots.group_labels(groups[:1]) == ["a0, a1"]
     a0, a1 = groups[0]
     assert a1.series[plots.RETURN][0][-1] < a0.series[plots.RETURN][0][-1]  # the cut run is shorter
@@ -81,7 +83,7 @@ def test_plot_runs_writes_a_png_with_band_legend_and_references(runs, tmp_path):
     fig = plots.curve_figure(plots.load_runs([runs / "a0", runs / "a1", runs / "b0"]), smooth=5, panels=("loss",))
     top = fig.axes[0]
     labels = [t.get_text() for t in top.get_legend().get_texts()]
-    assert labels[0] == "learner.lr=0.0025 (mean of 2 runs, 95% CI)" and labels[1] == "learner.lr=0.001"
+    assert labels[0] == f"learner.lr={PRESET_LR} (mean of 2 runs, 95% CI)" and labels[1] == "learner.lr=0.001"
     assert "solved: 475" in labels
     random_label = next(label for label in labels if label.startswith("random policy: "))
     assert 15 < float(random_label.split(": ")[1]) < 35  # CartPole's random policy lasts ~22 steps

@@ -224,7 +224,7 @@ def test_online_buffer_hands_out_exactly_the_newest_transitions():
 def test_online_q_learning_updates_once_per_env_step():
     # one env: every real step stores one transition and earns one update; the reset steps earn none
     cfg = resolve(env_id="CartPole-v1", overrides={**QUIET, "replay.kind": "none", "train.train_freq": 1,
-                                                   "env.num_envs": 1, "train.learning_starts": 0,
+                                                   "env.num_envs": 1, "replay.n_step": 1, "train.learning_starts": 0,
                                                    "train.total_steps": 300, "eval.interval": 0})
     agent = deepq.train(cfg, quiet=True)
     assert agent.result.episodes > 3
