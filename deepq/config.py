@@ -351,6 +351,17 @@ def _to_plain(data: Any) -> Any:
     return data
 
 
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested config dict -> {dotted key: value}, e.g. {"learner": {"lr": 1e-3}} -> {"learner.lr": 1e-3}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
     """Set dotted keys (`learner.lr`) in a nested dict; unknown keys are caught by `Config.from_dict`."""
     data = _to_plain(data)

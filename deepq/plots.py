@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 from deepq import runs
+from deepq.config import flatten
 from deepq.errors import DeepQError
 from deepq.metrics import read_metrics
 from deepq.stats import t975
@@ -187,16 +188,7 @@ def group_labels(groups: Sequence[Sequence[RunCurve]], max_keys: int = 3) -> lis
 def _experiment_keys(config: dict) -> dict:
     """Flattened config without the seed and the `log` section: those change what is written, not what is
     learned, so runs differing only there are seeds of one experiment."""
-    flat: dict = {}
-
-    def walk(node: dict, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(config, "")
+    flat = flatten(config)
     return {k: v for k, v in flat.items() if k != "seed" and not k.startswith("log.")}
 
 

@@ -27,7 +27,7 @@ from deepq.agent import DQNAgent
 from deepq.callbacks import Callback
 from deepq.checkpoint import save_checkpoint
 from deepq.collector import Collector
-from deepq.config import Config
+from deepq.config import Config, flatten
 from deepq.envs import make_vec_env, reward_threshold
 from deepq.errors import DeepQError, Diverged, WriteError
 from deepq.evaluate import EpisodeRunner, EvalResult, summarize
@@ -308,7 +308,7 @@ def _open_metrics(cfg: Config, path: Path, metrics_bytes: Optional[int]) -> tupl
     csv = CSVBackend(csv_path, append=metrics_bytes is not None)
     backends: list = [csv]
     if cfg.log.tensorboard:  # a resume writes a second events file; the hyperparameters are in the first
-        backends.append(TensorBoardBackend(path, _flat_hparams(cfg) if metrics_bytes is None else None))
+        backends.append(TensorBoardBackend(path, flatten(cfg.to_dict()) if metrics_bytes is None else None))
     return MetricsLogger(backends), csv
 
 
@@ -393,17 +393,3 @@ def _log_eval(logger: MetricsLogger, c: Counters, ev: EvalResult, started: float
         "eval/mean_return": ev.mean, "eval/std_return": ev.std, "eval/min_return": ev.min,
         "eval/max_return": ev.max, "time/elapsed_s": time.perf_counter() - started,
         "time/sps": c.env_steps / (time.perf_counter() - started)})
-
-
-def _flat_hparams(cfg: Config) -> dict[str, object]:
-    out: dict[str, object] = {}
-
-    def walk(node: dict, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                out[f"{prefix}{key}"] = value
-
-    walk(cfg.to_dict(), "")
-    return out
