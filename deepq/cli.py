@@ -228,8 +228,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_presets(_: argparse.Namespace) -> int:
     from deepq.config import PRESET_DIR, preset_names, read_yaml
 
-    for name in preset_names():
-        print(f"{name:<24} {read_yaml(PRESET_DIR / f'{name}.yaml').get('description', '')}")
+    names = preset_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {read_yaml(PRESET_DIR / f'{name}.yaml').get('description', '')}")
     return 0
 
 

@@ -196,7 +196,7 @@ def test_loss_softmax_buffer_keeps_what_it_stored(capacity, sort_interval, opera
     for op, n in operations:
         if op == "add":
             before = stored(buffer)
-            slots = add_batch(buffer, list(range(counter, counter + n)))
+            add_batch(buffer, list(range(counter, counter + n)))
             written += list(range(counter, counter + n))
             counter += n
             assert len(buffer) == min(len(written), capacity)
