@@ -1,22 +1,20 @@
-"""The learner: online and target Q-networks, the optimizer, epsilon-greedy acting and one gradient step.
+"""The agent of one seed: its online and target Q-networks, epsilon-greedy acting, one gradient step per batch
+(computed by deepq.learner), metrics and the tensors of a checkpoint.
 
 The agent never touches an environment or a buffer; the training loop hands it observations and batches.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 from typing import Optional
 
 import numpy as np
 import torch
 
 from deepq.config import Config
-from deepq.losses import q_regularizer, td_loss
+from deepq.learner import Learner
 from deepq.networks import build_q_network
 from deepq.replay import Batch
-from deepq.targets import double_q_target, hard_update, soft_update, td_target
 
 
 def resolve_device(name: str) -> torch.device:
@@ -28,17 +26,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam with the fused kernel where this PyTorch has it: one kernel instead of ~10 ops per parameter."""
-    params = list(params)
-    if "fused" in inspect.signature(torch.optim.Adam).parameters:
-        try:
-            return torch.optim.Adam(params, lr=lr, fused=True)
-        except (RuntimeError, ValueError):  # device without a fused Adam
-            pass
-    return torch.optim.Adam(params, lr=lr)
-
-
 class DQNAgent:
     """Q-learning agent. `obs_dim` and `n_actions` come from the environment's spaces."""
 
@@ -48,19 +35,18 @@ class DQNAgent:
         self.n_actions = n_actions
         self.device = resolve_device(cfg.train.device)
         self.online = build_q_network(obs_dim, n_actions, cfg.network).to(self.device)
-        self.target: Optional[torch.nn.Module] = None
-        if cfg.target.kind != "none":
-            self.target = copy.deepcopy(self.online).requires_grad_(False)
-        self.optimizer = make_adam(self.online.parameters(), cfg.learner.lr, self.device)
-        self.grad_steps = 0
+        # The learner re-points the networks' parameters at flat vectors it updates in place (deepq.learner).
+        self.learner = Learner([self.online], n_actions, cfg, self.device)
+        self.target: Optional[torch.nn.Module] = None if self.learner.target_nets is None else \
+            self.learner.target_nets[0]
+        self.optimizer = self.learner.optimizer
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
         self._metric_count = 0
 
     # --- acting ---------------------------------------------------------------------------------------------
-    @torch.no_grad()
     def q_values(self, obs_NO: np.ndarray) -> np.ndarray:
         obs = torch.as_tensor(np.asarray(obs_NO, dtype=np.float32), device=self.device)
-        return self.online(obs).cpu().numpy()  # (N, A)
+        return self.learner.q_values(obs.unsqueeze(0))[0].cpu().numpy()  # (N, A)
 
     def greedy(self, obs_NO: np.ndarray) -> np.ndarray:
         return self.q_values(obs_NO).argmax(axis=1)  # (N,)
@@ -76,57 +62,23 @@ class DQNAgent:
         return np.where(explore_N, random_N, self.greedy(obs_NO))
 
     # --- learning -------------------------------------------------------------------------------------------
+    @property
+    def grad_steps(self) -> int:
+        return self.learner.grad_steps
+
     def update(self, batch: Batch) -> torch.Tensor:
         """One gradient step on a batch; returns the TD errors (B,) for prioritized replay."""
-        cfg, dev = self.cfg, self.device
-        obs_BO = torch.as_tensor(batch.obs, device=dev)
-        next_obs_BO = torch.as_tensor(batch.next_obs, device=dev)
-        action_B = torch.as_tensor(batch.action, device=dev)
-        reward_B = torch.as_tensor(batch.reward, device=dev)
-        done_B = torch.as_tensor(batch.done, device=dev)
-        discount_B = torch.as_tensor(batch.discount, device=dev)
-        weights_B = None if batch.weights is None else torch.as_tensor(batch.weights, device=dev)
-        batch_size = len(action_B)
-
-        if cfg.learner.double or self.target is None:
-            # One forward pass of the online network over s and s' together (halves the op count).
-            q_both = self.online(torch.cat([obs_BO, next_obs_BO]))
-            q_BA, next_online_BA = q_both[:batch_size], q_both[batch_size:].detach()
-        else:
-            q_BA, next_online_BA = self.online(obs_BO), None
-        with torch.no_grad():
-            next_target_BA = self.target(next_obs_BO) if self.target is not None else next_online_BA
-            if cfg.learner.double:
-                y_B = double_q_target(reward_B, done_B, discount_B, next_online_BA, next_target_BA)
-            else:
-                y_B = td_target(reward_B, done_B, discount_B, next_target_BA)
-        q_taken_B = q_BA.gather(1, action_B.unsqueeze(1)).squeeze(1)
-        loss, td_error_B = td_loss(q_taken_B, y_B, cfg.learner.loss, cfg.learner.huber_delta, weights_B)
-        if cfg.learner.q_regularization:
-            loss = loss + q_regularizer(q_taken_B, cfg.learner.q_regularization)
-
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.learner.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), cfg.learner.max_grad_norm, foreach=True)
-        self.optimizer.step()
-        self.grad_steps += 1
-        self._sync_target()
-        self._metric_sums += torch.stack([loss.detach(), q_taken_B.detach().mean()])
+        dev = self.device
+        one = [torch.as_tensor(a, device=dev).unsqueeze(0) for a in
+               (batch.obs, batch.action, batch.reward, batch.next_obs, batch.done, batch.discount)]
+        weights = None if batch.weights is None else torch.as_tensor(batch.weights, device=dev).unsqueeze(0)
+        td_error_SB, loss_S, q_mean_S = self.learner.step(*one, weights)
+        self._metric_sums += torch.cat([loss_S, q_mean_S])
         self._metric_count += 1
-        return td_error_B
+        return td_error_SB[0]
 
     def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def _sync_target(self) -> None:
-        if self.target is None:
-            return
-        if self.cfg.target.kind == "soft":
-            soft_update(self.target, self.online, self.cfg.target.tau)
-        elif self.grad_steps % self.cfg.target.update_interval == 0:
-            hard_update(self.target, self.online)
+        self.learner.set_lr(lr)
 
     def pop_metrics(self) -> dict[str, float]:
         """Mean loss and Q since the last call (one host sync per call, not per update)."""
@@ -140,17 +92,14 @@ class DQNAgent:
     def is_finite(self) -> bool:
         """False once the weights or the loss and Q sums since the last read hold a NaN or an inf (one host sync:
         called only where a checkpoint would be written)."""
-        values = [self._metric_sums, *(p.detach().reshape(-1) for p in self.online.parameters())]
-        return bool(torch.isfinite(torch.cat(values)).all())
+        return bool(torch.isfinite(self._metric_sums).all() and torch.isfinite(self.learner.params_SP).all())
 
     # --- persistence (plain tensors + JSON, see deepq.checkpoint) ------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"online.{k}": v for k, v in self.online.state_dict().items()}
         if self.target is not None:
             out.update({f"target.{k}": v for k, v in self.target.state_dict().items()})
-        for i, state in self.optimizer.state_dict()["state"].items():
-            for name, value in state.items():
-                out[f"optim.{i}.{name}"] = torch.as_tensor(value)
+        out.update({f"optim.{k}": v for k, v in self.optimizer.tensors().items()})
         return {k: v.detach().cpu().clone() for k, v in out.items()}  # a snapshot, never aliased
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -161,7 +110,7 @@ class DQNAgent:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._metric_sums.copy_(torch.as_tensor(arrays["metric_sums"]))
-        self.grad_steps, self._metric_count = (int(v) for v in arrays["counts"])
+        self.learner.grad_steps, self._metric_count = (int(v) for v in arrays["counts"])
 
     def load_tensors(self, tensors: dict[str, torch.Tensor], with_optimizer: bool = True) -> None:
         def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -173,10 +122,8 @@ class DQNAgent:
             self.target.load_state_dict(target if target else self.online.state_dict())
         optim = part("optim.")
         if with_optimizer and optim:
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for key, value in optim.items():
-                index, name = key.split(".", 1)
-                state.setdefault(int(index), {})[name] = value
-            saved = self.optimizer.state_dict()
-            saved["state"] = state
-            self.optimizer.load_state_dict(saved)
+            if "exp_avg" not in optim:
+                from deepq.errors import DeepQError
+                raise DeepQError("this checkpoint's optimizer state is from an older deepq (per-tensor Adam); it "
+                                 "cannot continue training: load it for evaluation, or start a new run")
+            self.optimizer.load_tensors(optim)

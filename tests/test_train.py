@@ -85,4 +85,4 @@ def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
     agent = deepq.train(cfg, quiet=True)
     steps_before_last = agent.result.env_steps - cfg.env.num_envs
     expected = 0.004 * (1 - steps_before_last / 1500)
-    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+    assert agent.optimizer.lr == pytest.approx(expected)
