@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from deepq.envs import make_env
 
@@ -34,35 +36,57 @@ class EvalResult:
                 f"over {self.episodes} episodes")
 
 
+def bare_step(env: gym.Env) -> tuple[Callable, Optional[int]]:
+    """(step function, time limit): the innermost env's `step` and the TimeLimit's steps when every wrapper is one
+    of gym.make's standard checks (they check, they do not change a step); the env's own `step` otherwise.
+    Skipping them saves ~40% of a CartPole step, which is most of an evaluation's cost."""
+    limit, inner = None, env
+    while isinstance(inner, gym.Wrapper):
+        if isinstance(inner, TimeLimit):
+            limit = inner._max_episode_steps
+        elif not isinstance(inner, (OrderEnforcing, PassiveEnvChecker)):
+            return env.step, None
+        inner = inner.env
+    return inner.step, limit
+
+
 class EpisodeRunner:
     """Keeps `n` environments alive between evaluations (creating them costs more than a short episode)."""
 
     def __init__(self, env_id: str, n: int, max_episode_steps: Optional[int] = None) -> None:
         self.env_id = env_id
         self.max_episode_steps = max_episode_steps
-        self.envs = [make_env(env_id, max_episode_steps=max_episode_steps) for _ in range(n)]
+        self.envs: list[gym.Env] = []
+        self.steppers: list[tuple[Callable, Optional[int]]] = []
+        self._grow(n)
+
+    def _grow(self, n: int) -> None:
+        while len(self.envs) < n:
+            self.envs.append(make_env(self.env_id, max_episode_steps=self.max_episode_steps))
+            self.steppers.append(bare_step(self.envs[-1]))
 
     def run(self, policy: Policy, seeds: list[int]) -> np.ndarray:
         """Undiscounted return of one episode per seed."""
         n = len(seeds)
-        while len(self.envs) < n:
-            self.envs.append(make_env(self.env_id, max_episode_steps=self.max_episode_steps))
-        envs = self.envs[:n]
+        self._grow(n)
         obs = np.stack([np.asarray(env.reset(seed=int(s))[0], dtype=np.float32).ravel()
-                        for env, s in zip(envs, seeds)])
-        returns = np.zeros(n, dtype=np.float64)
-        active = np.arange(n)
-        while len(active):
-            actions = policy(obs[active])
+                        for env, s in zip(self.envs, seeds)])
+        returns = [0.0] * n
+        steps = [0] * n
+        active = list(range(n))
+        while active:
+            actions = policy(obs[active]).tolist()
             still = []
             for i, action in zip(active, actions):
-                next_obs, reward, terminated, truncated, _ = envs[i].step(int(action))
+                step, limit = self.steppers[i]
+                next_obs, reward, terminated, truncated, _ = step(action)
                 returns[i] += float(reward)
-                obs[i] = np.asarray(next_obs, dtype=np.float32).ravel()
-                if not (terminated or truncated):
+                steps[i] += 1
+                obs[i] = np.ravel(next_obs)
+                if not (terminated or truncated or steps[i] == limit):
                     still.append(i)
-            active = np.asarray(still, dtype=np.int64)
-        return returns
+            active = still
+        return np.asarray(returns, dtype=np.float64)
 
     def close(self) -> None:
         for env in self.envs:

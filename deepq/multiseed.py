@@ -5,11 +5,14 @@
     RUN/aggregate.json            solve rate, medians to solve, final score mean, std and 95% t-interval
     RUN/curve.png                 mean learning curve over the seeds with its 95% band (`deepq.plots`)
 
-Each seed trains in its own *spawned* process (a fork of a parent that has touched PyTorch can deadlock) with
-PyTorch on one thread, so N workers keep N cores busy without oversubscription. The final score is the greedy
+Seeds train in N long-lived *spawned* worker processes (a fork of a parent that has touched PyTorch can
+deadlock), each with PyTorch on one thread, so N workers keep N cores busy without oversubscription; a worker
+pays for its imports (~0.8 s) once and then trains seed after seed (each run seeds every generator itself, so a
+seed's result does not depend on which worker ran it or what ran before). The final score is the greedy
 return over 100 episodes reset with seeds 1000-1099 (`deepq.evaluate`), recorded in the seed's summary.json
 under `final_eval`; every number in the table is read back from those files. A seed that raises, or whose
-process dies, is a failed row carrying its one-line error while the other seeds go on. Ctrl-C interrupts every
+process dies, is a failed row carrying its one-line error while the other seeds go on (a dead worker is
+replaced). Ctrl-C interrupts every
 worker (each keeps its metrics and latest checkpoint, as a single run does) and then re-raises.
 """
 
@@ -109,16 +112,24 @@ def _interrupt_once(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _seed_worker(cfg_dict: dict, run_dir: str, conn) -> None:
-    """Entry point of a worker process: sends ("ok", None), ("error", line) or ("interrupted", None)."""
+def _seed_worker(conn) -> None:
+    """Entry point of a worker process. It imports deepq and PyTorch once, then trains the seeds it is sent one
+    after the other: receives (config dict, run dir) or None (no more work); sends ("ok", None), ("error",
+    line) or ("interrupted", None) per seed."""
     signal.signal(signal.SIGINT, _interrupt_once)
     try:
-        train_and_score(Config.from_dict(cfg_dict), run_dir)
-        conn.send(("ok", None))
-    except KeyboardInterrupt:
-        conn.send(("interrupted", None))
-    except Exception as exc:  # any crash of this seed becomes its row in the table
-        conn.send(("error", one_line(exc)))
+        while (job := conn.recv()) is not None:
+            cfg_dict, run_dir = job
+            try:
+                train_and_score(Config.from_dict(cfg_dict), run_dir)
+                conn.send(("ok", None))
+            except KeyboardInterrupt:
+                conn.send(("interrupted", None))
+                return
+            except Exception as exc:  # any crash of this seed becomes its row in the table
+                conn.send(("error", one_line(exc)))
+    except (EOFError, KeyboardInterrupt):  # the parent went away, or Ctrl-C between seeds
+        pass
     finally:
         conn.close()
 
@@ -255,11 +266,11 @@ def _create_parent(path: Path) -> None:
 
 def _stop(running: dict) -> None:
     """Ask every worker to stop as Ctrl-C would, then kill the ones that did not within the grace period."""
-    for _, process, _ in running.values():
+    for _, process, _ in list(running.values()):
         if process.is_alive():
             os.kill(process.pid, signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE_S
-    for _, process, _ in running.values():
+    for _, process, _ in list(running.values()):
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
@@ -295,39 +306,66 @@ def train_seeds(cfg: Config, seeds: Sequence[int] | str, run_dir: str | Path, wo
     ctx = get_context("spawn")
     started = time.perf_counter()
     pending = list(jobs)
-    running: dict = {}  # process sentinel -> (seed, process, reader)
+    running: dict = {}  # process sentinel -> [seed or None (idle), process, duplex connection]
     rows: dict[int, SeedRow] = {}
+
+    def finish(seed: int, kind: str, message: Optional[str]) -> None:
+        summary = finished_summary(seed_dir(run_dir, seed)) if kind == "ok" else None
+        if summary is not None:
+            rows[seed] = SeedRow.from_summary(seed, summary)
+        elif kind == "interrupted":
+            rows[seed] = SeedRow(seed=seed, status="interrupted", error="interrupted (SIGINT)")
+        else:
+            rows[seed] = SeedRow(seed=seed, status="failed", error=message or "finished without a scored summary.json")
+        if on_row is not None:
+            on_row(rows[seed], len(rows), len(seeds))
+
+    def assign(worker: list) -> None:
+        """The next pending seed to an idle worker, or the end of its work."""
+        if pending:
+            seed, cfg_dict = pending.pop(0)
+            worker[0] = seed
+            worker[2].send((cfg_dict, str(seed_dir(run_dir, seed))))
+        else:
+            worker[0] = None
+            worker[2].send(None)
+
     try:
-        while pending or running:
+        while pending or any(w[0] is not None for w in running.values()):
             while pending and len(running) < workers:
-                seed, cfg_dict = pending.pop(0)
-                reader, writer = ctx.Pipe(duplex=False)
-                process = ctx.Process(target=_seed_worker, args=(cfg_dict, str(seed_dir(run_dir, seed)), writer),
-                                      name=f"deepq-seed-{seed}", daemon=True)
+                parent_end, child_end = ctx.Pipe(duplex=True)
+                process = ctx.Process(target=_seed_worker, args=(child_end,), name="deepq-seed-worker", daemon=True)
                 process.start()
-                writer.close()  # the child holds the only writer: EOF on the reader means it is gone
-                running[process.sentinel] = (seed, process, reader)
-            for sentinel in connection.wait(list(running)):
-                seed, process, reader = running.pop(sentinel)
-                process.join()
+                child_end.close()  # the child holds the only other end: EOF on ours means it is gone
+                worker = [None, process, parent_end]
+                running[process.sentinel] = worker
+                assign(worker)
+            by_conn = {id(w[2]): w for w in running.values()}
+            ready = connection.wait([w[2] for w in running.values()] + list(running))
+            for item in ready:
+                worker = by_conn.get(id(item)) or running.get(item)
+                if worker is None or worker[1].sentinel not in running:
+                    continue  # already handled through its other handle in this round
+                seed, process, conn = worker
                 try:
-                    kind, message = reader.recv()
-                except EOFError:  # it died before reporting (killed, out of memory, a crash in native code)
-                    kind, message = "error", _death(process.exitcode)
-                reader.close()
-                summary = finished_summary(seed_dir(run_dir, seed)) if kind == "ok" else None
-                if summary is not None:
-                    rows[seed] = SeedRow.from_summary(seed, summary)
-                elif kind == "interrupted":
-                    rows[seed] = SeedRow(seed=seed, status="interrupted", error="interrupted (SIGINT)")
-                else:
-                    rows[seed] = SeedRow(seed=seed, status="failed",
-                                         error=message or "finished without a scored summary.json")
-                if on_row is not None:
-                    on_row(rows[seed], len(rows), len(seeds))
+                    kind, message = conn.recv()
+                except (EOFError, OSError):  # it died (killed, out of memory, a crash in native code)
+                    process.join()
+                    conn.close()
+                    del running[process.sentinel]
+                    if seed is not None:
+                        finish(seed, "error", _death(process.exitcode))
+                    continue
+                finish(seed, kind, message)
+                if kind == "interrupted":
+                    raise KeyboardInterrupt
+                assign(worker)
     except BaseException:
         _stop(running)
         raise
+    for _, process, conn in running.values():  # every worker has been told there is no more work
+        process.join(STOP_GRACE_S)
+        conn.close()
     table = SeedTable(rows=[rows[s] for s in seeds], run_dir=run_dir, workers=workers,
                       wall_seconds=time.perf_counter() - started)
     table.write()

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import deepq
+from deepq.config import parse_override, resolve
 from deepq.errors import DeepQError
 from deepq.multiseed import parse_seeds, train_seeds
 
@@ -70,6 +71,16 @@ def test_seeds_write_one_run_per_seed_and_a_consistent_table(tmp_path):
     assert "2 seeds (0 failed)" in out.stdout and "Student t, 1 df" in out.stdout
     assert f"{finals[0]:.1f}" in out.stdout
     assert (root / "curve.png").stat().st_size > 1000
+
+
+def test_a_worker_that_trains_seed_after_seed_gives_each_seed_its_own_result(tmp_path):
+    # One worker trains seed 3 after seed 0 in the same process; seed 3 alone in a fresh worker must match it.
+    cfg = resolve(env_id="CartPole-v1", overrides=dict(parse_override(o) for o in TINY))
+    train_seeds(cfg, [0, 3], tmp_path / "both", workers=1)
+    train_seeds(cfg, [3], tmp_path / "alone", workers=1)
+    timeless = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]  # noqa: E731
+    both, alone = (read_csv(tmp_path / d / "seed-3" / "metrics.csv") for d in ("both", "alone"))
+    assert timeless(both) == timeless(alone) and len(both) > 5
 
 
 @pytest.mark.parametrize("args, message", [
