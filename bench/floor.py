@@ -12,7 +12,9 @@ vectorization_mode="vector_entry_point")`, autoreset included) with 1, 4, 8, 32 
 env; `DQNAgent.greedy` on a batch of 1, 4, 8 observations; `ReplayBuffer.add` of one vector step (and, when the
 preset uses n-step returns, `NStepFolder.fold` of one vector step); one
 `ReplayBuffer.sample` of 64/128/256 from a full 50k buffer; one `DQNAgent.update` of the preset's network on a
-`Batch` of 64/128/256 with 1 and 2 torch threads; the gradient clipping and the Adam step alone. Each cost is the
+`Batch` of 64/128/256 with 1 and 2 torch threads; the gradient clipping and the Adam step alone; side by side,
+the same update written the usual way (autograd, `torch.optim.Adam`); and `Learner.step` with 1, 2, 5 and 10
+seeds' networks batched into one (per seed: does batching seeds in one process save work?). Each cost is the
 median over `--repeats` timed loops (`time.perf_counter`), each loop long enough (~`--loop-ms`) to swamp the timer,
 after an untimed warm-up loop. Random actions and observations: the env steps see short episodes, so resets are
 amortised in.
@@ -226,13 +228,15 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
             s = measure(update, loop_s, reps)
             costs[("update", b, threads)] = s
             rows.append(Row("DQNAgent.update (whole gradient step)", str(b), str(threads), s, b, "per transition"))
-        # the parts that do not depend on the batch: clipping and Adam on the gradients the last update left
-        params = list(learner.online.parameters())
+        # the parts that do not depend on the batch: clipping and Adam on the flat gradient the last update left
+        from deepq.handgrad import clip_grad_norm
+
+        grad = learner.learner.params_SP.grad
         max_norm = cfg.learner.max_grad_norm or 10.0
 
         def clip(calls: int) -> None:
             for _ in range(calls):
-                torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+                clip_grad_norm(grad, max_norm)
 
         def adam(calls: int) -> None:
             step = learner.optimizer.step
@@ -241,13 +245,83 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
 
         s = measure(clip, loop_s, reps)
         costs[("clip", threads)] = s
-        rows.append(Row("  of which clip_grad_norm_ (foreach)", "-", str(threads), s))
+        rows.append(Row("  of which gradient-norm clipping (flat)", "-", str(threads), s))
         s = measure(adam, loop_s, reps)
         costs[("adam", threads)] = s
-        fused = learner.optimizer.defaults.get("fused")
-        rows.append(Row(f"  of which Adam step alone (fused={fused})", "-", str(threads), s))
+        rows.append(Row("  of which Adam step alone (flat)", "-", str(threads), s))
+    torch.set_num_threads(base_threads)
+
+    # --- the same update the plain autograd way, side by side ------------------------------------------------
+    reference = autograd_update(cfg)
+    ref_batches = [buffer.sample(batch, sample_rng) for _ in range(64)]
+
+    def plain(calls: int) -> None:
+        for i in range(calls):
+            reference(ref_batches[i & 63])
+
+    s = measure(plain, loop_s, reps)
+    costs[("autograd", batch)] = s
+    rows.append(Row("same update, autograd + torch.optim.Adam (fused)", str(batch), str(base_threads), s, batch,
+                    "per transition"))
+
+    # --- several seeds as one batched network (deepq.learner with S networks) -----------------------------
+    from deepq.learner import Learner
+    from deepq.networks import build_q_network
+
+    for seeds in (1, 2, 5, 10):
+        torch.manual_seed(0)
+        batched = Learner([build_q_network(4, 2, cfg.network) for _ in range(seeds)], 2, cfg, torch.device("cpu"))
+        stacked = []
+        for k in range(8):
+            parts = [ref_batches[(k * seeds + j) & 63] for j in range(seeds)]
+            stacked.append([torch.as_tensor(np.stack([getattr(p, f) for p in parts]))
+                            for f in ("obs", "action", "reward", "next_obs", "done", "discount")])
+
+        def batched_step(calls: int, batched=batched, stacked=stacked) -> None:
+            for i in range(calls):
+                batched.step(*stacked[i & 7])
+
+        s = measure(batched_step, loop_s, reps)
+        costs[("batched", seeds)] = s
+        rows.append(Row(f"Learner.step, {seeds} seeds as one batched network", str(batch), str(base_threads), s,
+                        seeds, "per seed"))
     torch.set_num_threads(base_threads)
     return rows, costs
+
+
+def autograd_update(cfg):
+    """The default update written the usual way (nn.Module forward, autograd, clip_grad_norm_, fused
+    torch.optim.Adam, foreach Polyak update): what deepq's hand-written update replaces."""
+    import copy
+
+    import torch
+
+    from deepq.losses import td_loss
+    from deepq.networks import build_q_network
+    from deepq.targets import double_q_target
+
+    net = build_q_network(4, 2, cfg.network)
+    target = copy.deepcopy(net).requires_grad_(False)
+    params = list(net.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.learner.lr, fused=True)
+
+    def update(b) -> None:
+        obs, next_obs = torch.as_tensor(b.obs), torch.as_tensor(b.next_obs)
+        q_both = net(torch.cat([obs, next_obs]))
+        q, next_online = q_both[:len(obs)], q_both[len(obs):].detach()
+        with torch.no_grad():
+            y = double_q_target(torch.as_tensor(b.reward), torch.as_tensor(b.done), torch.as_tensor(b.discount),
+                                next_online, target(next_obs))
+        q_taken = q.gather(1, torch.as_tensor(b.action).unsqueeze(1)).squeeze(1)
+        loss, _ = td_loss(q_taken, y, cfg.learner.loss, cfg.learner.huber_delta)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.learner.max_grad_norm or 10.0, foreach=True)
+        optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(target.parameters()), params, cfg.target.tau)
+
+    return update
 
 
 def train_runs(cfg, runs: int) -> list[dict]:

@@ -189,7 +189,7 @@ def test_ctrl_c_saves_the_step_it_finished_and_resumes_exactly(tmp_path):
 
 
 def test_budget_can_grow_after_the_end(tmp_path):
-    cfg = VARIANTS["uniform"]
+    cfg = VARIANTS["uniform"].replace(**{"learner.lr_end": None})  # a constant lr: nothing depends on the budget
     deepq.train(cfg.replace(**{"train.total_steps": 3600}), tmp_path / "ref", quiet=True)
     deepq.train(cfg, tmp_path / "run", quiet=True)
     with pytest.raises(DeepQError, match="already finished its 2400 env steps; to train on, raise the budget"):
@@ -199,8 +199,8 @@ def test_budget_can_grow_after_the_end(tmp_path):
     agent = deepq.resume(tmp_path / "run", total_steps=3600, quiet=True)
     assert agent.result.env_steps >= 3600
     assert "total_steps: 3600" in (tmp_path / "run" / "config.yaml").read_text()  # the run describes itself
-    # Raising the budget also stretches what depends on it (none here: uniform replay, linear epsilon over
-    # its own duration), so this run equals one trained for 3600 steps from the start.
+    # Raising the budget also stretches what depends on it (none here: uniform replay, constant lr, linear
+    # epsilon over its own duration), so this run equals one trained for 3600 steps from the start.
     assert_same_run(tmp_path / "ref", tmp_path / "run")
 
 

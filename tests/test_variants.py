@@ -255,7 +255,8 @@ def test_every_replay_kind_trains_with_every_option(kind, options):
     r = agent.result
     assert r.env_steps >= 400 and r.grad_steps > 0
     if kind["replay.kind"] != "none":  # 300 env steps after learning_starts, one update per train_freq
-        assert r.grad_steps == pytest.approx(300 / 4 * cfg.train.gradient_steps, abs=cfg.train.gradient_steps)
+        slack = (cfg.env.num_envs // cfg.train.train_freq + 1) * cfg.train.gradient_steps  # the last vector step
+        assert r.grad_steps == pytest.approx(300 / 4 * cfg.train.gradient_steps, abs=slack)
     assert all(torch.isfinite(t).all() for t in agent.tensors().values())
 
 
