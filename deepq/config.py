@@ -123,6 +123,10 @@ class TrainConfig:
 class EvalConfig:
     interval: int = _f(10_000, "env steps between greedy evaluations during training; 0 disables them")
     episodes: int = _f(10, "greedy episodes per evaluation (seeded, on separate environments)")
+    screen_episodes: Optional[int] = _f(None, "run this many of the episodes first and the rest only if their "
+                                              "mean reaches the threshold (a clearly unsolved agent costs fewer "
+                                              "episodes; such an evaluation logs its eval/episodes); empty, or "
+                                              ">= eval.episodes = always all")
     threshold: Optional[float] = _f(None, "mean greedy return that counts as solved; empty = the env's "
                                           "reward_threshold (475 for CartPole-v1)")
     stop_when_solved: bool = _f(True, "stop training at the first solved evaluation and keep that agent")
@@ -236,6 +240,8 @@ def validate(cfg: Config) -> None:
     _check(tr.torch_threads >= 0, "train.torch_threads", f"must be >= 0, got {tr.torch_threads}")
     _check(cfg.eval.interval >= 0, "eval.interval", f"must be >= 0, got {cfg.eval.interval}")
     _check(cfg.eval.episodes >= 1, "eval.episodes", f"must be >= 1, got {cfg.eval.episodes}")
+    screen = cfg.eval.screen_episodes
+    _check(screen is None or screen >= 1, "eval.screen_episodes", f"must be >= 1 or empty, got {screen}")
     _check(cfg.log.checkpoint_interval >= 0, "log.checkpoint_interval",
            f"must be >= 0, got {cfg.log.checkpoint_interval}")
 

@@ -5,6 +5,7 @@ Keys (also listed in the README):
   rollout/epsilon                                  exploration rate at that moment
   train/loss, train/q_mean                         means over the gradient steps since the last record
   eval/mean_return, eval/std_return, eval/min_return, eval/max_return   greedy evaluation
+  eval/episodes                                    its episodes (fewer when eval.screen_episodes cut it short)
   time/sps                                         env steps per second of training wall-clock
   time/elapsed_s                                   seconds since training started
 Every row also carries the counters env_steps, episodes and grad_steps.
@@ -22,7 +23,8 @@ from deepq.errors import WriteError
 
 COUNTERS = ("kind", "env_steps", "episodes", "grad_steps")
 KEYS = ("rollout/episode_return", "rollout/episode_length", "rollout/epsilon", "train/loss", "train/q_mean",
-        "eval/mean_return", "eval/std_return", "eval/min_return", "eval/max_return", "time/sps", "time/elapsed_s")
+        "eval/mean_return", "eval/std_return", "eval/min_return", "eval/max_return", "eval/episodes", "time/sps",
+        "time/elapsed_s")
 COLUMNS = COUNTERS + KEYS
 
 

@@ -224,7 +224,7 @@ def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSign
                 c.next_eval += cfg.eval.interval
                 if eval_runner is None:
                     eval_runner = EpisodeRunner(cfg.env.id, cfg.eval.episodes, cfg.env.max_episode_steps)
-                ev = summarize(eval_runner.run(agent.greedy, eval_seeds))
+                ev = summarize(_evaluate(cfg, eval_runner, agent, eval_seeds, threshold))
                 t = timer.add("eval", t)
                 _log_eval(logger, c, ev, started)
                 progress.evaluation(c.env_steps, ev, epsilon, threshold)
@@ -376,6 +376,20 @@ def _updates_due(cfg: Config, c: Counters, n_real: int, buffer) -> int:
     return due * cfg.train.gradient_steps
 
 
+def _evaluate(cfg: Config, runner: EpisodeRunner, agent: DQNAgent, seeds: list[int],
+              threshold: Optional[float]) -> np.ndarray:
+    """The in-training greedy evaluation. With eval.screen_episodes = k, the first k episodes run first and the
+    others only if their mean reaches the threshold: the result of a full evaluation is the same as without
+    screening (same seeds, same greedy policy), but a clearly unsolved agent costs k episodes, not all."""
+    k = cfg.eval.screen_episodes
+    if not k or k >= len(seeds) or threshold is None:
+        return runner.run(agent.greedy, seeds)
+    first = runner.run(agent.greedy, seeds[:k])
+    if first.mean() < threshold:
+        return first
+    return np.concatenate([first, runner.run(agent.greedy, seeds[k:])])
+
+
 def _save_curve(path: Path) -> None:
     """RUN/curve.png; the run is complete on disk already, so a failure here only costs the picture."""
     try:
@@ -391,5 +405,5 @@ def _save_curve(path: Path) -> None:
 def _log_eval(logger: MetricsLogger, c: Counters, ev: EvalResult, started: float) -> None:
     logger.log("eval", c.as_dict(), {
         "eval/mean_return": ev.mean, "eval/std_return": ev.std, "eval/min_return": ev.min,
-        "eval/max_return": ev.max, "time/elapsed_s": time.perf_counter() - started,
+        "eval/max_return": ev.max, "eval/episodes": ev.episodes, "time/elapsed_s": time.perf_counter() - started,
         "time/sps": c.env_steps / (time.perf_counter() - started)})

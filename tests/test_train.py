@@ -86,3 +86,23 @@ def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
     steps_before_last = agent.result.env_steps - cfg.env.num_envs
     expected = 0.004 * (1 - steps_before_last / 1500)
     assert agent.optimizer.lr == pytest.approx(expected)
+
+
+def test_screened_evaluations_stop_early_only_below_the_threshold(tmp_path, tiny_cfg):
+    # The same training with and without screening (evaluation never changes training): every screened evaluation
+    # is either cut at 2 episodes with a mean below the threshold, or complete and equal to the unscreened one.
+    cfg = tiny_cfg.replace(**{"train.total_steps": 4000, "eval.interval": 250, "eval.episodes": 6,
+                              "eval.threshold": 30.0, "eval.stop_when_solved": False})
+    deepq.train(cfg, tmp_path / "all", quiet=True)
+    deepq.train(cfg.replace(**{"eval.screen_episodes": 2}), tmp_path / "screened", quiet=True)
+    full, screened = ([r for r in read_metrics(tmp_path / d / "metrics.csv") if r["kind"] == "eval"]
+                      for d in ("all", "screened"))
+    assert len(full) == len(screened) > 10
+    cut = [s for s in screened if s["eval/episodes"] == 2]
+    assert cut and len(cut) < len(screened)  # both outcomes happen in this run
+    for f, s in zip(full, screened):
+        assert f["eval/episodes"] == 6 and f["env_steps"] == s["env_steps"]
+        if s["eval/episodes"] == 2:
+            assert s["eval/mean_return"] < 30.0
+        else:
+            assert s["eval/episodes"] == 6 and s["eval/mean_return"] == f["eval/mean_return"]
