@@ -9,8 +9,9 @@
 Each (row, seed) trains in a fresh process (no warm caches carry over), as bench/solve_cartpole.py does. Every row
 runs on CartPole-v1 with its standard 500-step limit and is "solved" at the standard 475, whatever the notebook's
 own environment and criterion were (001: CartPole-v0 with 1000 steps and 300; 002: 300-step episodes and 200;
-003: 225; 004: 450), so that the rows compare; in-training evaluations run every `--eval-interval` (1000) env
-steps on 10 greedy episodes for every row. The final agent (the first solved one, else the last one) is scored on
+003: 225; 004: 450), so that the rows compare; in-training evaluations follow the default preset's protocol for
+every row: every `--eval-interval` (1000) env steps, `--eval-episodes` (30) greedy episodes, of which the last 20
+run only if the first `--eval-screen` (10) reach 475. The final agent (the first solved one, else the last one) is scored on
 100 greedy episodes with reset seeds 1000-1099. With --own-criteria the notebook rows keep their own environment,
 threshold and evaluation (what the notebook itself aimed at); the final score is then on that environment.
 
@@ -94,6 +95,9 @@ def main() -> None:
                              "1,000,000 (default 100000; 0 = the preset's own)")
     parser.add_argument("--eval-interval", type=int, default=1000,
                         help="env steps between evaluations (1000, as the tuned preset and solve_cartpole.py)")
+    parser.add_argument("--eval-episodes", type=int, default=30, help="greedy episodes per evaluation (30)")
+    parser.add_argument("--eval-screen", type=int, default=10,
+                        help="eval.screen_episodes: the rest run only if these reach the bar (10; 0 = off)")
     parser.add_argument("--own-criteria", action="store_true",
                         help="notebook rows keep their own env, time limit, threshold and evaluation settings")
     parser.add_argument("--json", help="also append one JSON line per run to this file")
@@ -114,7 +118,8 @@ def main() -> None:
     table = []
     for name in names:
         preset, overrides = ROWS[name]
-        extra = [*COMMON, f"eval.interval={args.eval_interval}", "eval.episodes=10"]
+        extra = [*COMMON, f"eval.interval={args.eval_interval}", f"eval.episodes={args.eval_episodes}",
+                 f"eval.screen_episodes={args.eval_screen or ''}"]
         if args.own_criteria and name.startswith("notebook-"):
             extra = ["log.tensorboard=false"]
         if args.budget:
