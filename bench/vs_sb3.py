@@ -88,6 +88,7 @@ def run_sb3(job: dict) -> dict:
     import gymnasium as gym
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
 
     from deepq.evaluate import EpisodeRunner
 
@@ -128,6 +129,7 @@ def run_sb3(job: dict) -> dict:
     callback = SolveCallback()
     started = time.perf_counter()
     model = DQN("MlpPolicy", gym.make(ENV_ID), seed=seed, device="cpu", verbose=0, **ZOO_CARTPOLE)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger leaves a dir in /tmp per run
     model.learn(total_timesteps=budget, callback=callback)
     train_s = time.perf_counter() - started
     if callback.runner is not None:
