@@ -45,8 +45,8 @@ class DQNAgent:
 
     # --- acting ---------------------------------------------------------------------------------------------
     def q_values(self, obs_NO: np.ndarray) -> np.ndarray:
-        obs = torch.as_tensor(np.asarray(obs_NO, dtype=np.float32), device=self.device)
-        return self.learner.q_values(obs.unsqueeze(0))[0].cpu().numpy()  # (N, A)
+        obs = self._tensor(np.asarray(obs_NO, dtype=np.float32))
+        return self.learner.q_values(obs)[0].cpu().numpy()  # (N, A)
 
     def greedy(self, obs_NO: np.ndarray) -> np.ndarray:
         return self.q_values(obs_NO).argmax(axis=1)  # (N,)
@@ -68,10 +68,9 @@ class DQNAgent:
 
     def update(self, batch: Batch) -> torch.Tensor:
         """One gradient step on a batch; returns the TD errors (B,) for prioritized replay."""
-        dev = self.device
-        one = [torch.as_tensor(a, device=dev).unsqueeze(0) for a in
+        one = [self._tensor(a) for a in
                (batch.obs, batch.action, batch.reward, batch.next_obs, batch.done, batch.discount)]
-        weights = None if batch.weights is None else torch.as_tensor(batch.weights, device=dev).unsqueeze(0)
+        weights = None if batch.weights is None else self._tensor(batch.weights)
         td_error_SB, loss_S, q_mean_S = self.learner.step(*one, weights)
         self._metric_sums += torch.cat([loss_S, q_mean_S])
         self._metric_count += 1
@@ -79,6 +78,13 @@ class DQNAgent:
 
     def set_lr(self, lr: float) -> None:
         self.learner.set_lr(lr)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        """A NumPy array as a tensor with a leading seed dimension of 1; on the CPU a view of the same memory
+        (`from_numpy`: 0.5 us against 2 us for `as_tensor`, seven of them per update)."""
+        if self.device.type == "cpu":
+            return torch.from_numpy(np.ascontiguousarray(array)[None])
+        return torch.as_tensor(array, device=self.device).unsqueeze(0)
 
     def pop_metrics(self) -> dict[str, float]:
         """Mean loss and Q since the last call (one host sync per call, not per update)."""
