@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Train a DQN agent and write a run directory.", epilog=_hyperparameter_help())
     tr.add_argument("--env", help="Gymnasium environment id (default: the config's, CartPole-v1)")
     tr.add_argument("--seed", type=int, help="random seed (default: the config's, 0)")
-    tr.add_argument("--seeds", help="train several seeds concurrently, e.g. 0-9 or 0,3,5: one process per seed, "
-                                    "RUN/seed-N each, plus RUN/summary.csv and RUN/curve.png")
+    tr.add_argument("--seeds", help="train several seeds concurrently, e.g. 0-9 or 0,3,5: one worker process per "
+                                    "core, RUN/seed-N each, plus RUN/summary.csv and RUN/curve.png")
     tr.add_argument("--workers", type=int, help="with --seeds: seeds trained at a time (default: one per core)")
     tr.add_argument("--run-dir", help="where to write config, metrics, checkpoints (default: runs/ENV-sSEED-TIME)")
     tr.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its latest checkpoint, exactly "

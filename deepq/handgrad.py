@@ -3,7 +3,7 @@
 Why: on a small CPU, an update of a 64-64 MLP costs PyTorch's per-operation dispatch more than arithmetic.
 Written the usual way (module forward, autograd, `clip_grad_norm_` over 8 tensors, `torch.optim.Adam`, a
 per-tensor target update) the default update dispatches ~440 aten operations (counted with `torch.profiler`)
-and takes 548 us; here the forward keeps the few activations the backward needs, the gradients go straight into
+and takes ~550 us; here the forward keeps the few activations the backward needs, the gradients go straight into
 a flat gradient vector (`out=` views), and Adam, clipping and the target update are each a few operations on the
 flat vectors: ~240 aten operations, 218 us (`bench/floor.py`). The math is autograd's: tests compare every
 gradient with `torch.autograd` on the same network.

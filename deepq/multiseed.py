@@ -1,4 +1,4 @@
-"""Many seeds of one config at once: one process per seed, as many at a time as there are cores.
+"""Many seeds of one config at once: worker processes, as many as there are cores, each training seed after seed.
 
     RUN/seed-0/ ... RUN/seed-N/   ordinary run directories (`deepq evaluate RUN/seed-3` works)
     RUN/summary.csv               one row per seed: solved?, env steps and seconds to solve, final score, error
