@@ -24,7 +24,7 @@ class Learner:
     """Online and target networks of S agents as flat vectors, and the optimizer over them.
 
     `nets` are the S online `nn.Module`s (deepq.networks); their parameters become views of `online.flat_SP`, and
-    `targets` (their copies, if the config has a target network) views of `target.flat_SP`.
+    `target_nets` (their copies, if the config has a target network) views of `target.flat_SP`.
     """
 
     def __init__(self, nets: Sequence[nn.Module], n_actions: int, cfg: Config, device: torch.device) -> None:
