@@ -199,8 +199,10 @@ def load_agent(path: str | Path, which: str | None = None):
         raise DeepQError(f"checkpoint in {path} was trained on {shape.get('env_id')!r} but the run's config says "
                          f"{cfg.env.id!r}; the run directory is inconsistent")
     agent = DQNAgent(int(shape["obs_dim"]), int(shape["n_actions"]), cfg)
+    # Adam's state comes along when it is in this version's form; an older checkpoint still loads for evaluation.
+    with_optimizer = "optim.exp_avg" in tensors
     try:
-        agent.load_tensors(tensors)
+        agent.load_tensors(tensors, with_optimizer=with_optimizer)
     except (RuntimeError, KeyError) as exc:
         raise DeepQError(f"checkpoint in {path} does not fit the network in its config.yaml "
                          f"({str(exc).splitlines()[0][:160]})") from None

@@ -15,7 +15,7 @@ import torch
 
 import deepq
 from deepq.callbacks import Callback
-from deepq.checkpoint import load_checkpoint
+from deepq.checkpoint import load_checkpoint, save_checkpoint
 from deepq.config import resolve
 from deepq.errors import DeepQError
 from deepq.interrupts import Interrupted
@@ -224,3 +224,20 @@ def test_solved_run_has_nothing_to_resume(tmp_path):
     assert agent.result.solved
     with pytest.raises(DeepQError, match="already stopped when it solved the task"):
         deepq.resume(tmp_path / "run")
+
+
+def test_checkpoint_with_the_older_per_tensor_adam_state_evaluates_but_does_not_resume(tmp_path):
+    # Before the flat weight vector, Adam's state was saved per parameter tensor (optim.0.exp_avg, ...).
+    run = tmp_path / "run"
+    deepq.train(VARIANTS["uniform"].replace(**{"train.total_steps": 1200}), run, quiet=True)
+    for which in ("latest", "final"):
+        path = run / "checkpoints" / f"{which}.safetensors"
+        tensors, state = load_checkpoint(path)
+        old = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
+        old.update({"optim.0.exp_avg": torch.zeros(64, 4), "optim.0.exp_avg_sq": torch.zeros(64, 4),
+                    "optim.0.step": torch.tensor(5.0)})
+        save_checkpoint(path, old, state)
+    expected = deepq.evaluate(run, episodes=5, seed=1000).mean  # the weights load for evaluation
+    assert expected == deepq.evaluate(deepq.load_agent(run), episodes=5, seed=1000).mean
+    with pytest.raises(DeepQError, match="optimizer state is from an older deepq"):
+        deepq.resume(run, total_steps=2400, quiet=True)
