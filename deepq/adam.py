@@ -1,13 +1,13 @@
 """Adam (Kingma & Ba 2015) on one flat parameter vector, the update of `torch.optim.Adam` with default options.
 
 Why not `torch.optim.Adam`: constructing any `torch.optim` optimizer imports `torch._dynamo` (0.6 s, a fifth of
-a CartPole training run), and its `step` spends ~35 us in Python per call for what is here 6 tensor operations.
-Tests check it against `torch.optim.Adam` step by step.
+a CartPole training run), and its `step` spends ~35 us in Python per call. Here a step is one call of
+`torch._fused_adam_`, the kernel behind `torch.optim.Adam(fused=True)` (4 us on the default network's 4.8k weights,
+against 17 us for the same update written as 7 tensor operations). Tests check it against `torch.optim.Adam`
+step by step.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -21,19 +21,19 @@ class FlatAdam:
         self.lr = lr
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.steps = 0
         self.exp_avg = torch.zeros_like(params)
         self.exp_avg_sq = torch.zeros_like(params)
+        self._step_t = torch.zeros((), dtype=torch.float32, device=params.device)  # steps taken
+
+    @property
+    def steps(self) -> int:
+        return int(self._step_t.item())
 
     def step(self) -> None:
-        grad = self.params.grad
-        self.steps += 1
-        self.exp_avg.lerp_(grad, 1.0 - self.beta1)
-        self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
-        bias_correction1 = 1.0 - self.beta1 ** self.steps
-        bias_correction2_sqrt = math.sqrt(1.0 - self.beta2 ** self.steps)
-        denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-        self.params.addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction1)
+        self._step_t += 1  # as torch.optim.Adam does before the kernel, which reads the step count
+        torch._fused_adam_([self.params], [self.params.grad], [self.exp_avg], [self.exp_avg_sq], [], [self._step_t],
+                           lr=self.lr, beta1=self.beta1, beta2=self.beta2, weight_decay=0.0, eps=self.eps,
+                           amsgrad=False, maximize=False)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq,
@@ -42,4 +42,4 @@ class FlatAdam:
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.exp_avg.copy_(tensors["exp_avg"])
         self.exp_avg_sq.copy_(tensors["exp_avg_sq"])
-        self.steps = int(tensors["steps"][0])
+        self._step_t.fill_(int(tensors["steps"][0]))

@@ -2,7 +2,8 @@
 
 Episode i is reset with seed `seed + i`, exactly as `gym.make(env_id).reset(seed=seed + i)` would, so scores are
 comparable with any other library evaluated on the same seeds. All episodes run in lockstep so the policy sees
-one batch of observations per step.
+one batch of observations per step. CartPole's episodes run as arrays in Gymnasium's NumPy vector version of it
+(`VectorEpisodes`), with the same start states and physics, so the same returns (tested).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
-from deepq.envs import make_env
+from deepq.envs import env_spec, make_env
 
 Policy = Callable[[np.ndarray], np.ndarray]  # (N, O) observations -> (N,) actions
 
@@ -50,15 +51,75 @@ def bare_step(env: gym.Env) -> tuple[Callable, Optional[int]]:
     return inner.step, limit
 
 
-class EpisodeRunner:
-    """Keeps `n` environments alive between evaluations (creating them costs more than a short episode)."""
+# Gymnasium's NumPy vector environments whose `state` holds one column per environment in the layout of the
+# single environment's `state`, and whose step is the single step's arithmetic on arrays (CartPole only today).
+STATE_COLUMN_VECTOR_ENVS = ("gymnasium.envs.classic_control.cartpole:CartPoleVectorEnv",)
 
-    def __init__(self, env_id: str, n: int, max_episode_steps: Optional[int] = None) -> None:
+
+class VectorEpisodes:
+    """Episodes stepped together in Gymnasium's NumPy vector version of the environment: one NumPy call steps all
+    of them (CartPole: ~0.2 us per episode-step for 30 episodes against ~5 us for the single env). Episode i
+    starts in the state the single environment's `reset(seed=seeds[i])` starts in, and runs the same physics and
+    time limit, so every return equals the single environment's (tests compare them episode by episode)."""
+
+    def __init__(self, env_id: str, max_episode_steps: Optional[int]) -> None:
+        self.env_id = env_id
+        self.starter = make_env(env_id, max_episode_steps=max_episode_steps)  # its resets give the start states
+        self.limit = max_episode_steps or env_spec(env_id).max_episode_steps
+        self.vectors: dict[int, gym.vector.VectorEnv] = {}  # by episode count: evaluations reuse theirs
+
+    @staticmethod
+    def available(env_id: str) -> bool:
+        spec = env_spec(env_id)
+        return spec.vector_entry_point in STATE_COLUMN_VECTOR_ENVS and not spec.kwargs
+
+    def run(self, policy: Policy, seeds: list[int]) -> np.ndarray:
+        n = len(seeds)
+        vector = self.vectors.get(n)
+        if vector is None:
+            vector = self.vectors[n] = gym.make_vec(self.env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                                                    max_episode_steps=self.limit).unwrapped
+            vector.reset(seed=0)  # allocates its arrays; the start states are set below
+        starts = []
+        for seed in seeds:
+            self.starter.reset(seed=int(seed))
+            starts.append(self.starter.unwrapped.state)
+        vector.state = np.array(starts, dtype=np.float64).T.copy()
+        vector.steps[:] = 0
+        vector.prev_done[:] = False
+        obs = vector.state.T.astype(np.float32)
+        returns = np.zeros(n)
+        active = np.ones(n, dtype=bool)
+        actions = np.zeros(n, dtype=np.int64)  # an ended episode's env keeps stepping (and autoresets): ignored
+        while True:
+            idx = np.flatnonzero(active)
+            if not len(idx):
+                return returns
+            actions[idx] = policy(obs[idx])
+            obs, reward, terminated, truncated, _ = vector.step(actions)
+            returns[idx] += reward[idx]
+            active[idx] = ~(terminated[idx] | truncated[idx])
+
+    def close(self) -> None:
+        self.starter.close()
+        for vector in self.vectors.values():
+            vector.close()
+
+
+class EpisodeRunner:
+    """Keeps `n` environments alive between evaluations (creating them costs more than a short episode); runs
+    CartPole's episodes as arrays (`VectorEpisodes`)."""
+
+    def __init__(self, env_id: str, n: int, max_episode_steps: Optional[int] = None, vectorize: bool = True) -> None:
         self.env_id = env_id
         self.max_episode_steps = max_episode_steps
         self.envs: list[gym.Env] = []
         self.steppers: list[tuple[Callable, Optional[int]]] = []
-        self._grow(n)
+        self.vector = VectorEpisodes(env_id, max_episode_steps) \
+            if vectorize and VectorEpisodes.available(env_id) else None
+        if self.vector is None:
+            self._grow(n)
+        self.action_space = (self.envs[0] if self.vector is None else self.vector.starter).action_space
 
     def _grow(self, n: int) -> None:
         while len(self.envs) < n:
@@ -67,6 +128,8 @@ class EpisodeRunner:
 
     def run(self, policy: Policy, seeds: list[int]) -> np.ndarray:
         """Undiscounted return of one episode per seed."""
+        if self.vector is not None:
+            return self.vector.run(policy, seeds)
         n = len(seeds)
         self._grow(n)
         obs = np.stack([np.asarray(env.reset(seed=int(s))[0], dtype=np.float32).ravel()
@@ -91,6 +154,8 @@ class EpisodeRunner:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+        if self.vector is not None:
+            self.vector.close()
 
 
 def summarize(returns: np.ndarray) -> EvalResult:
@@ -115,7 +180,7 @@ def evaluate(agent_or_run, episodes: int = 100, seed: int = 1000, env_id: Option
 def random_baseline(env_id: str, episodes: int = 100, seed: int = 1000) -> EvalResult:
     """The uniform-random policy on the same seeded episodes (its own RNG seeded with `seed`)."""
     runner = EpisodeRunner(env_id, episodes)
-    n_actions = runner.envs[0].action_space.n
+    n_actions = runner.action_space.n
     rng = np.random.default_rng(seed)
     try:
         return summarize(runner.run(lambda obs: rng.integers(0, n_actions, size=len(obs)),

@@ -25,10 +25,12 @@ def plain_gym_returns(env_id, seeds, policy, **make_kwargs):
     return returns
 
 
+@pytest.mark.parametrize("vectorize", [True, False])
 @pytest.mark.parametrize("limit", [None, 300])
-def test_runner_matches_a_plain_gymnasium_loop(limit):
+def test_runner_matches_a_plain_gymnasium_loop(limit, vectorize):
     seeds = list(range(1000, 1012))
-    runner = EpisodeRunner("CartPole-v1", len(seeds), max_episode_steps=limit)
+    runner = EpisodeRunner("CartPole-v1", len(seeds), max_episode_steps=limit, vectorize=vectorize)
+    assert (runner.vector is not None) == vectorize  # CartPole has Gymnasium's NumPy vector version
     got = runner.run(balance, seeds).tolist()
     expected = plain_gym_returns("CartPole-v1", seeds, balance, **({} if limit is None else {"max_episode_steps": limit}))
     assert got == expected
@@ -43,6 +45,25 @@ def test_bare_step_skips_only_the_standard_checks():
     wrapped = gym.wrappers.TransformReward(gym.make("CartPole-v1"), lambda r: 2 * r)  # changes a step: kept
     step, limit = bare_step(wrapped)
     assert step == wrapped.step and limit is None
-    runner = EpisodeRunner("CartPole-v1", 1)
+    runner = EpisodeRunner("CartPole-v1", 1, vectorize=False)
     runner.envs[0], runner.steppers[0] = wrapped, bare_step(wrapped)
     assert runner.run(balance, [1000])[0] == 2 * plain_gym_returns("CartPole-v1", [1000], balance)[0]
+
+
+def test_vector_episodes_equal_single_env_episodes_for_many_policies():
+    """100 seeds, policies that end episodes anywhere from ~10 steps to the time limit, and a random policy whose
+    draws depend on which episodes are still running: every return equals the single environment's."""
+    seeds = list(range(1000, 1100))
+    weights = np.array([[0.0, 0.0, 1.0, 1.0], [0.3, 0.5, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0], [0.1, 1.0, 0.5, 0.2]])
+    for w in weights:
+        def policy(obs, w=w):
+            return (obs @ w > 0).astype(np.int64)
+        vector = EpisodeRunner("CartPole-v1", len(seeds)).run(policy, seeds)
+        scalar = EpisodeRunner("CartPole-v1", len(seeds), vectorize=False).run(policy, seeds)
+        assert vector.tolist() == scalar.tolist()
+    assert len({float(r) for r in vector}) > 1
+    rng_v, rng_s = np.random.default_rng(0), np.random.default_rng(0)
+    vector = EpisodeRunner("CartPole-v1", len(seeds)).run(lambda o: rng_v.integers(0, 2, size=len(o)), seeds)
+    scalar = EpisodeRunner("CartPole-v1", len(seeds), vectorize=False).run(
+        lambda o: rng_s.integers(0, 2, size=len(o)), seeds)
+    assert vector.tolist() == scalar.tolist()
