@@ -64,7 +64,7 @@ def test_live_curve_follows_training_and_is_throttled(capsys):
     agent = deepq.train(tiny_cfg(), callbacks=[live])
     assert live.draws == 2  # the first episode, then nothing until training ends
     assert len(live.returns) == agent.result.episodes and len(live.eval_means) == 3
-    assert live.threshold == 475  # learnt from the result at the end
+    assert live.threshold == agent.cfg.eval.threshold == 485  # learnt from the result at the end
     top = live.figure().axes[0]
     returns_line = next(line for line in top.get_lines() if line.get_label() == "training return")
     assert len(returns_line.get_ydata()) == agent.result.episodes

@@ -19,6 +19,7 @@ from deepq.config import resolve  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
 
 PRESET_LR = resolve(env_id="CartPole-v1").learner.lr  # the runs below differ from the preset only in lr
+PRESET_THRESHOLD = resolve(env_id="CartPole-v1").eval.threshold  # the preset stops at 485, not the env's 475
 
 TINY = {"train.total_steps": 1500, "train.learning_starts": 200, "eval.interval": 500, "eval.episodes": 3,
         "eval.stop_when_solved": False, "log.tensorboard": False, "log.progress": False, "log.plot": False}
@@ -70,7 +71,7 @@ def test_seeds_group_and_configs_get_labels(runs):
     assert plots.group_labels(groups[:1]) == ["a0, a1"]
     a0, a1 = groups[0]
     assert a1.series[plots.RETURN][0][-1] < a0.series[plots.RETURN][0][-1]  # the cut run is shorter
-    assert a0.threshold == 475 and a0.env_id == "CartPole-v1"
+    assert a0.threshold == PRESET_THRESHOLD and a0.env_id == "CartPole-v1"
 
 
 def test_plot_runs_writes_a_png_with_band_legend_and_references(runs, tmp_path):
@@ -84,12 +85,12 @@ def test_plot_runs_writes_a_png_with_band_legend_and_references(runs, tmp_path):
     top = fig.axes[0]
     labels = [t.get_text() for t in top.get_legend().get_texts()]
     assert labels[0] == f"learner.lr={PRESET_LR} (mean of 2 runs, 95% CI)" and labels[1] == "learner.lr=0.001"
-    assert "solved: 475" in labels
+    assert f"solved: {PRESET_THRESHOLD:g}" in labels
     random_label = next(label for label in labels if label.startswith("random policy: "))
     assert 15 < float(random_label.split(": ")[1]) < 35  # CartPole's random policy lasts ~22 steps
     assert len(top.collections) == 1 and len(fig.axes[1].collections) == 1  # one band per panel: group A's
     lo, hi = top.get_ylim()
-    assert lo < 20 and hi > 475  # the reference lines are in view
+    assert lo < 20 and hi > PRESET_THRESHOLD  # the reference lines are in view
 
 
 def test_plot_bad_input_is_one_line(runs, tmp_path):

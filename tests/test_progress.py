@@ -36,7 +36,7 @@ def test_plain_lines_when_not_a_terminal(capfd):
     lines = capfd.readouterr().err.strip().splitlines()
     assert len(lines) == 3  # one per evaluation: 500, 1000, 1500 env steps
     for line in lines:
-        assert re.fullmatch(r"step +\d+ \| eval +[\d.]+ ± +[\d.]+ \(solved at 475\) \| sps \d+ \| eps [\d.]+ "
+        assert re.fullmatch(r"step +\d+ \| eval +[\d.]+ ± +[\d.]+ \(solved at 485\) \| sps \d+ \| eps [\d.]+ "
                             r"\| loss [\d.e-]+", line), line
     deepq.train(tiny_cfg(), quiet=True)
     assert capfd.readouterr().err == ""
