@@ -5,7 +5,7 @@
 
 `deepq train --seeds` runs one seed at a time per worker process. This script measures the other design the
 speed issue names, end to end: every seed keeps its own vector env, replay buffer, random generators, epsilon and
-evaluation, but acting is one forward pass and learning one gradient step (`deepq.learner.Learner` with S
+evaluation, but acting is one forward pass and learning one gradient step (`deepq.fast.learner.Learner` with S
 networks, one `bmm` per layer) for all seeds together. A seed stops when its evaluation is solved (its network
 then idles in the batch); the group ends when every seed has solved or used its budget. Each seed's final agent
 is then scored on 100 greedy episodes (seeds 1000-1099), as the pool does.
@@ -38,14 +38,14 @@ def lockstep(seeds: list[int], overrides: dict) -> list[dict]:
     """Train `seeds` of the default CartPole preset as one batched network; one dict per seed."""
     import torch
 
-    from deepq.collector import Collector
-    from deepq.config import resolve
-    from deepq.envs import make_vec_env, reward_threshold
-    from deepq.evaluate import EpisodeRunner, evaluate
-    from deepq.learner import Learner
-    from deepq.networks import build_q_network
-    from deepq.replay import make_buffer
-    from deepq.schedules import epsilon_at, linear
+    from deepq.data.collector import Collector
+    from deepq.config.schema import resolve
+    from deepq.envs.make import make_vec_env, reward_threshold
+    from deepq.evaluation.evaluate import EpisodeRunner, evaluate
+    from deepq.fast.learner import Learner
+    from deepq.nets.networks import build_q_network
+    from deepq.data.replay import make_buffer
+    from deepq.algo.schedules import epsilon_at, linear
     from deepq.train import EVAL_SEED_BASE
 
     started = time.perf_counter()
@@ -147,8 +147,8 @@ def main() -> None:
     parser.add_argument("--group", help=argparse.SUPPRESS)  # internal: train this group, print JSON rows
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
-    from deepq.config import parse_override
-    from deepq.multiseed import parse_seeds
+    from deepq.config.schema import parse_override
+    from deepq.experiments.multiseed import parse_seeds
 
     overrides = dict(parse_override(o) for o in args.overrides)
     if args.group:
@@ -157,8 +157,8 @@ def main() -> None:
 
     from benchinfo import machine_line, preset_lines
 
-    from deepq.config import resolve
-    from deepq.multiseed import train_seeds
+    from deepq.config.schema import resolve
+    from deepq.experiments.multiseed import train_seeds
 
     seeds = parse_seeds(args.seeds)
     print(machine_line())

@@ -10,7 +10,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from deepq.config import PRESET_DIR, Config
+from deepq.config.schema import PRESET_DIR, Config
 
 
 def machine_line() -> str:
@@ -50,7 +50,7 @@ def preset_lines(name: str = "CartPole-v1") -> list[str]:
     path = PRESET_DIR / f"{name}.yaml"
     text = path.read_text()
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return [f"preset deepq/presets/{path.name} (sha256 {digest}):"] + [f"  | {line}" for line in text.splitlines()]
+    return [f"preset deepq/config/presets/{path.name} (sha256 {digest}):"] + [f"  | {line}" for line in text.splitlines()]
 
 
 def key_values(cfg: Config) -> str:

@@ -90,8 +90,8 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
     import gymnasium as gym
     import torch
 
-    from deepq.agent import DQNAgent
-    from deepq.replay import ReplayBuffer
+    from deepq.algo.agent import DQNAgent
+    from deepq.data.replay import ReplayBuffer
 
     loop_s, reps = args.loop_ms / 1000, args.repeats
     rng = np.random.default_rng(0)
@@ -184,7 +184,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
     rows.append(Row("ReplayBuffer.add (one vector step)", str(n_envs), "-", s, n_envs, "per transition"))
 
     if cfg.replay.n_step > 1:  # the preset folds n-step returns in the collector: part of storing a vector step
-        from deepq.collector import NStepFolder
+        from deepq.data.collector import NStepFolder
 
         folder = NStepFolder(cfg.replay.n_step, cfg.learner.gamma, n_envs, 4)
         ends = rng.random((256, n_envs)) < 0.05  # episode ends now and then, as in training
@@ -229,7 +229,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
             costs[("update", b, threads)] = s
             rows.append(Row("DQNAgent.update (whole gradient step)", str(b), str(threads), s, b, "per transition"))
         # the parts that do not depend on the batch: clipping and Adam on the flat gradient the last update left
-        from deepq.handgrad import clip_grad_norm
+        from deepq.fast.handgrad import clip_grad_norm
 
         grad = learner.learner.params_SP.grad
         max_norm = cfg.learner.max_grad_norm or 10.0
@@ -265,8 +265,8 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
                     "per transition"))
 
     # --- several seeds as one batched network (deepq.learner with S networks) -----------------------------
-    from deepq.learner import Learner
-    from deepq.networks import build_q_network
+    from deepq.fast.learner import Learner
+    from deepq.nets.networks import build_q_network
 
     for seeds in (1, 2, 5, 10):
         torch.manual_seed(0)
@@ -296,9 +296,9 @@ def autograd_update(cfg):
 
     import torch
 
-    from deepq.losses import td_loss
-    from deepq.networks import build_q_network
-    from deepq.targets import double_q_target
+    from deepq.algo.losses import td_loss
+    from deepq.nets.networks import build_q_network
+    from deepq.algo.targets import double_q_target
 
     net = build_q_network(4, 2, cfg.network)
     target = copy.deepcopy(net).requires_grad_(False)
@@ -413,7 +413,7 @@ def main() -> None:
 
     import torch
 
-    from deepq.config import parse_override, resolve
+    from deepq.config.schema import parse_override, resolve
 
     overrides = dict(parse_override(o) for o in args.overrides)
     cfg = resolve(env_id=ENV_ID, seed=0,

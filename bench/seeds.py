@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchinfo import machine_line, preset_lines  # noqa: E402
-from deepq.config import parse_override, resolve  # noqa: E402
-from deepq.multiseed import default_workers, parse_seeds, train_seeds  # noqa: E402
+from deepq.config.schema import parse_override, resolve  # noqa: E402
+from deepq.experiments.multiseed import default_workers, parse_seeds, train_seeds  # noqa: E402
 
 
 def timed(cfg, seeds, run_dir: Path, workers: int):

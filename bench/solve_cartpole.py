@@ -20,7 +20,7 @@ WORKER = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import deepq
-from deepq.config import parse_override, resolve
+from deepq.config.schema import parse_override, resolve
 seed = int(sys.argv[1]); overrides = dict(parse_override(o) for o in sys.argv[3:])
 cfg = resolve(env_id=sys.argv[2], overrides=overrides, seed=seed)
 t1 = time.perf_counter()

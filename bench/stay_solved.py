@@ -18,8 +18,8 @@ import sys
 WORKER = r"""
 import json, sys
 import deepq
-from deepq.config import parse_override, resolve
-from deepq.metrics import read_metrics
+from deepq.config.schema import parse_override, resolve
+from deepq.run.metrics import read_metrics
 seed, steps, run_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 overrides = {"eval.stop_when_solved": False, "train.total_steps": steps, "log.tensorboard": False,
              "log.plot": False, **dict(parse_override(o) for o in sys.argv[4:])}

@@ -27,12 +27,12 @@ import statistics
 import subprocess
 import sys
 
-from deepq.config import load_preset
+from deepq.config.schema import load_preset
 
 WORKER = r"""
 import json, sys
 import deepq
-from deepq.config import parse_override, resolve
+from deepq.config.schema import parse_override, resolve
 preset, seed = sys.argv[1], int(sys.argv[2])
 overrides = dict(parse_override(o) for o in sys.argv[3:])
 cfg = resolve(preset=preset, overrides=overrides, seed=seed)

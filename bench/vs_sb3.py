@@ -10,7 +10,7 @@ Protocol, identical for both libraries:
   alternate deepq/SB3 in ABBA order over seeds, so that load from other work on the machine falls on both alike;
 - during training, a greedy evaluation every `--eval-interval` env steps on `--eval-episodes` episodes (both
   default to deepq's preset, eval.interval and eval.episodes, so SB3 is judged by deepq's own protocol) reset with
-  seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluate.EpisodeRunner`; the first one
+  seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluation.evaluate.EpisodeRunner`; the first one
   with a mean >= 475 (CartPole-v1's reward_threshold) stops training and that agent is the final agent. deepq does
   this itself (`eval.stop_when_solved`), at its preset's own threshold where that is stricter (the default preset
   stops at 485: a handicap for deepq, kept because it is what `deepq train` does); for SB3 a callback does it,
@@ -61,7 +61,7 @@ def eval_seeds(seed: int, episodes: int) -> list[int]:
 
 
 def final_score(policy) -> tuple[float, float]:
-    from deepq.evaluate import EpisodeRunner
+    from deepq.evaluation.evaluate import EpisodeRunner
 
     runner = EpisodeRunner(ENV_ID, len(FINAL_SEEDS))
     try:
@@ -73,7 +73,7 @@ def final_score(policy) -> tuple[float, float]:
 
 def run_deepq(job: dict) -> dict:
     import deepq
-    from deepq.config import Config
+    from deepq.config.schema import Config
 
     # The driver resolved the config once (and printed it): the preset file may change while the seeds run.
     cfg = Config.from_dict(job["config"]).replace(seed=job["seed"])
@@ -91,7 +91,7 @@ def run_sb3(job: dict) -> dict:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Logger
 
-    from deepq.evaluate import EpisodeRunner
+    from deepq.evaluation.evaluate import EpisodeRunner
 
     seed, interval = job["seed"], job["eval_interval"]
     seeds = eval_seeds(seed, job["eval_episodes"])
@@ -229,8 +229,8 @@ def main() -> None:
 
     from benchinfo import code_line, key_values, machine_line, preset_lines
 
-    from deepq.config import parse_override, resolve
-    from deepq.multiseed import parse_seeds
+    from deepq.config.schema import parse_override, resolve
+    from deepq.experiments.multiseed import parse_seeds
 
     libs = [lib for lib in args.libs.split(",") if lib]
     if "sb3" in libs:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from deepq.errors import DeepQError
-from deepq.interrupts import Interrupted
+from deepq.run.interrupts import Interrupted
 
 EXIT_USAGE = 2
 
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _hyperparameter_help() -> str:
-    from deepq.config import help_rows, preset_names
+    from deepq.config.schema import help_rows, preset_names
 
     lines = ["hyperparameters (set with key=value, e.g. learner.lr=0.001 network.hidden_sizes=128,128):", ""]
     for key, default, text in help_rows():
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "where it stopped (its config.yaml; key=value may only raise "
                                                     "train.total_steps or change log.*)")
     tr.add_argument("--config", help="YAML file with hyperparameters (a run's config.yaml works too)")
-    tr.add_argument("--preset", help="named preset from deepq/presets (default: the tuned one for --env)")
+    tr.add_argument("--preset", help="named preset from deepq/config/presets (default: the tuned one for --env)")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="hyperparameter overrides (listed below)")
 
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from deepq.config import parse_override, resolve
+    from deepq.config.schema import parse_override, resolve
     from deepq.train import train
 
     overrides = dict(parse_override(o) for o in args.overrides)
@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace, overrides: dict) -> int:
-    from deepq.resuming import config_for_resume
+    from deepq.run.resuming import config_for_resume
     from deepq.train import train
 
     for flag, value in (("--config", args.config), ("--preset", args.preset), ("--seeds", args.seeds)):
@@ -144,7 +144,7 @@ def _report(cfg, agent, run_dir) -> int:
 
 
 def _train_seeds(args: argparse.Namespace, cfg) -> int:
-    from deepq.multiseed import parse_seeds, train_seeds
+    from deepq.experiments.multiseed import parse_seeds, train_seeds
 
     if args.seed is not None:
         raise DeepQError("give --seed N for one run or --seeds SPEC for several, not both")
@@ -163,8 +163,8 @@ def _train_seeds(args: argparse.Namespace, cfg) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from deepq.envs import env_spec
-    from deepq.evaluate import evaluate, random_baseline
+    from deepq.envs.make import env_spec
+    from deepq.evaluation.evaluate import evaluate, random_baseline
 
     if args.episodes < 1:
         raise DeepQError(f"--episodes must be >= 1, got {args.episodes}")
@@ -187,7 +187,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from deepq.plots import plot_runs
+    from deepq.viz.plots import plot_runs
 
     panels = [p.strip() for p in args.panels.split(",") if p.strip()]
     out = plot_runs(args.runs, args.out, smooth=args.smooth, panels=panels)
@@ -196,7 +196,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from deepq.video import record
+    from deepq.viz.video import record
 
     rec = record(Path(args.run), args.video, episodes=args.episodes, seed=args.seed, fps=args.fps,
                  every=args.every, scale=args.scale)
@@ -208,10 +208,10 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from deepq.sweep import require_ray
+    from deepq.experiments.sweep import require_ray
 
     require_ray()  # before anything else: without Ray the one thing to say is how to install it
-    from deepq.sweep import run_sweep
+    from deepq.experiments.sweep import run_sweep
 
     run_dir = args.run_dir or f"runs/{Path(args.sweep_file).stem}"
     result = run_sweep(args.sweep_file, run_dir, address=args.address, workers=args.workers, resume=args.resume,
@@ -226,7 +226,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(_: argparse.Namespace) -> int:
-    from deepq.config import PRESET_DIR, preset_names, read_yaml
+    from deepq.config.schema import PRESET_DIR, preset_names, read_yaml
 
     names = preset_names()
     width = max(map(len, names))

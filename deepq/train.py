@@ -22,21 +22,21 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from deepq import resuming, runs, snapshot
-from deepq.agent import DQNAgent
-from deepq.callbacks import Callback
-from deepq.checkpoint import save_checkpoint
-from deepq.collector import Collector
-from deepq.config import Config, flatten
-from deepq.envs import make_vec_env, reward_threshold
+from deepq.run import resuming, runs, snapshot
+from deepq.algo.agent import DQNAgent
+from deepq.run.callbacks import Callback
+from deepq.run.checkpoint import save_checkpoint
+from deepq.data.collector import Collector
+from deepq.config.schema import Config, flatten
+from deepq.envs.make import make_vec_env, reward_threshold
 from deepq.errors import DeepQError, Diverged, WriteError
-from deepq.evaluate import EpisodeRunner, EvalResult, summarize
-from deepq.interrupts import Interrupted, StopSignals
-from deepq.metrics import CSVBackend, MetricsLogger, TensorBoardBackend, truncate_rows
-from deepq.progress import Progress
-from deepq.priority import beta_at
-from deepq.replay import ReplayBuffer, make_buffer
-from deepq.schedules import epsilon_at, linear
+from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, summarize
+from deepq.run.interrupts import Interrupted, StopSignals
+from deepq.run.metrics import CSVBackend, MetricsLogger, TensorBoardBackend, truncate_rows
+from deepq.run.progress import Progress
+from deepq.data.priority import beta_at
+from deepq.data.replay import ReplayBuffer, make_buffer
+from deepq.algo.schedules import epsilon_at, linear
 
 EVAL_SEED_BASE = 1_000_000  # in-training evaluation seeds stay clear of the usual test seeds (e.g. 1000-1099)
 
@@ -393,7 +393,7 @@ def _evaluate(cfg: Config, runner: EpisodeRunner, agent: DQNAgent, seeds: list[i
 def _save_curve(path: Path) -> None:
     """RUN/curve.png; the run is complete on disk already, so a failure here only costs the picture."""
     try:
-        from deepq.plots import save_run_curve  # imported lazily: matplotlib makes `import deepq` slow
+        from deepq.viz.plots import save_run_curve  # imported lazily: matplotlib makes `import deepq` slow
 
         save_run_curve(path)
     except Exception as exc:  # noqa: BLE001 - whatever broke the drawing, the run must not be lost

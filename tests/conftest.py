@@ -1,6 +1,6 @@
 import pytest
 
-from deepq.config import resolve
+from deepq.config.schema import resolve
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from deepq.agent import DQNAgent
-from deepq.config import Config
-from deepq.replay import Batch
+from deepq.algo.agent import DQNAgent
+from deepq.config.schema import Config
+from deepq.data.replay import Batch
 
 
 def fixed_agent(q_row, **overrides):
@@ -20,7 +20,7 @@ def fixed_agent(q_row, **overrides):
 
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])
 def test_epsilon_greedy_frequencies(eps):
-    # As seed 001 checks: greedy action with frequency 1 - eps + eps/|A|, each other with eps/|A|.
+    # As notebook 001 checks: greedy action with frequency 1 - eps + eps/|A|, each other with eps/|A|.
     agent = fixed_agent([0.0, 2.0, 1.0])
     rng = np.random.default_rng(42)
     actions = agent.act(np.zeros((10_000, 3), dtype=np.float32), eps, rng)

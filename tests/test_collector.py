@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from deepq.collector import Collector
-from deepq.envs import make_vec_env
-from deepq.replay import ReplayBuffer
+from deepq.data.collector import Collector
+from deepq.envs.make import make_vec_env
+from deepq.data.replay import ReplayBuffer
 
 X_LIMIT, THETA_LIMIT = 2.4, 12 * 2 * np.pi / 360
 

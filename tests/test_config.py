@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from deepq.config import Config, ConfigError, help_rows, parse_override, resolve
+from deepq.config.schema import Config, ConfigError, help_rows, parse_override, resolve
 
 
 def test_defaults_and_dotted_overrides():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deepq.envs import make_env, make_vec_env
+from deepq.envs.make import make_env, make_vec_env
 from deepq.errors import DeepQError
 
 
@@ -26,7 +26,7 @@ def test_unsupported_envs_are_refused_in_one_line(env_id, message):
 
 
 def test_image_observations_are_refused():
-    from deepq.envs import check_spaces
+    from deepq.envs.make import check_spaces
     from gymnasium import spaces
     import numpy as np
 

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from deepq.evaluate import EpisodeRunner, bare_step
+from deepq.evaluation.evaluate import EpisodeRunner, bare_step
 
 
 def balance(obs):

@@ -6,13 +6,13 @@ import itertools
 import pytest
 import torch
 
-from deepq.adam import FlatAdam
-from deepq.config import Config
-from deepq.handgrad import FlatMLP, clip_grad_norm, dueling_matrix, layer_groups
-from deepq.learner import Learner
-from deepq.losses import q_regularizer, td_loss
-from deepq.networks import build_q_network
-from deepq.targets import double_q_target, td_target
+from deepq.fast.adam import FlatAdam
+from deepq.config.schema import Config
+from deepq.fast.handgrad import FlatMLP, clip_grad_norm, dueling_matrix, layer_groups
+from deepq.fast.learner import Learner
+from deepq.algo.losses import q_regularizer, td_loss
+from deepq.nets.networks import build_q_network
+from deepq.algo.targets import double_q_target, td_target
 
 OBS, ACTIONS, BATCH = 3, 4, 16
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 import deepq
-from deepq.config import parse_override, resolve
+from deepq.config.schema import parse_override, resolve
 from deepq.errors import DeepQError
-from deepq.multiseed import parse_seeds, train_seeds
+from deepq.experiments.multiseed import parse_seeds, train_seeds
 
 TESTS = Path(__file__).parent
 TINY = ["train.total_steps=1500", "train.learning_starts=200", "eval.interval=500", "eval.episodes=3",

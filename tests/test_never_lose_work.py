@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepq.checkpoint import load_checkpoint
+from deepq.run.checkpoint import load_checkpoint
 
 BASE = ["--quiet", "log.tensorboard=false", "log.plot=false", "eval.episodes=2", "eval.stop_when_solved=false"]
 LONG = [*BASE, "train.total_steps=10000000"]

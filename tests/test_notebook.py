@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import deepq  # noqa: E402
-from deepq import notebook  # noqa: E402
-from deepq.config import resolve  # noqa: E402
+from deepq.viz import notebook  # noqa: E402
+from deepq.config.schema import resolve  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
 
 

@@ -5,9 +5,9 @@ vector env through the collector."""
 import numpy as np
 import pytest
 
-from deepq.collector import Collector, NStepFolder
-from deepq.envs import make_vec_env
-from deepq.replay import ReplayBuffer
+from deepq.data.collector import Collector, NStepFolder
+from deepq.envs.make import make_vec_env
+from deepq.data.replay import ReplayBuffer
 
 FIELDS = ("obs", "action", "reward", "next_obs", "done", "discount")
 
@@ -175,7 +175,7 @@ def test_learning_may_start_before_the_first_n_step_transition_is_stored(kind):
     """n-step folding stores nothing for the first n-1 steps; updates wait for a transition (this crashed with
     an empty-buffer sample when train.learning_starts=0)."""
     import deepq
-    from deepq.config import resolve
+    from deepq.config.schema import resolve
 
     cfg = resolve(env_id="CartPole-v1", overrides={
         "replay.kind": kind, "replay.n_step": 5, "env.num_envs": 1, "train.learning_starts": 0,

@@ -1,4 +1,4 @@
-"""Prioritized replay (proportional PER on a sum tree) and seed 002's softmax-of-loss replay, against numbers
+"""Prioritized replay (proportional PER on a sum tree) and notebook 002's softmax-of-loss replay, against numbers
 worked out by hand and against slow, obvious loops."""
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from deepq.priority import SumTree, beta_at, importance_weights, priorities, softmax_probs
-from deepq.replay import LossSoftmaxReplayBuffer, PrioritizedReplayBuffer
+from deepq.data.priority import SumTree, beta_at, importance_weights, priorities, softmax_probs
+from deepq.data.replay import LossSoftmaxReplayBuffer, PrioritizedReplayBuffer
 
 
 def add_range(buf, start, stop):
@@ -153,14 +153,14 @@ def test_prioritized_sampling_after_wrap_around_only_returns_stored_slots():
     assert np.all(batch.indices < 5)
 
 
-# --- seed 002's softmax-of-loss buffer ----------------------------------------------------------------------
+# --- notebook 002's softmax-of-loss buffer ----------------------------------------------------------------------
 
 def test_softmax_probabilities_by_hand():
     e = math.e
     z = 1 + e + e ** 2
     assert softmax_probs(np.array([0.0, 1.0, 2.0]), temperature=1.0) == pytest.approx([1 / z, e / z, e ** 2 / z])
     assert softmax_probs(np.array([0.0, 1.0, 2.0]), 1.0) == pytest.approx([0.0900306, 0.2447285, 0.6652410])
-    # seed 002's temperature 1000: losses 0 and 1000 differ by one unit -> 1 : e
+    # notebook 002's temperature 1000: losses 0 and 1000 differ by one unit -> 1 : e
     assert softmax_probs(np.array([0.0, 1000.0]), 1000.0) == pytest.approx([1 / (1 + e), e / (1 + e)])
     # and the notebook's warning: small losses at temperature 1000 give nearly uniform sampling
     assert softmax_probs(np.array([0.0, 1.0, 2.0]), 1000.0) == pytest.approx([1 / 3] * 3, abs=1e-3)

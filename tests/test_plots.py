@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import deepq  # noqa: E402
-from deepq import plots  # noqa: E402
-from deepq.callbacks import Callback  # noqa: E402
-from deepq.config import resolve  # noqa: E402
+from deepq.viz import plots  # noqa: E402
+from deepq.run.callbacks import Callback  # noqa: E402
+from deepq.config.schema import resolve  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
 
 PRESET_LR = resolve(env_id="CartPole-v1").learner.lr  # the runs below differ from the preset only in lr

@@ -10,8 +10,8 @@ import sys
 import termios
 
 import deepq
-from deepq.config import resolve
-from deepq.progress import Progress
+from deepq.config.schema import resolve
+from deepq.run.progress import Progress
 
 TINY = ["train.total_steps=1500", "train.learning_starts=200", "eval.interval=500", "eval.episodes=3",
         "eval.stop_when_solved=false", "log.tensorboard=false", "log.plot=false"]

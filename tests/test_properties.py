@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepq.config import Config, ConfigError, help_rows, parse_override
-from deepq.priority import priorities
-from deepq.replay import LossSoftmaxReplayBuffer, PrioritizedReplayBuffer, ReplayBuffer
+from deepq.config.schema import Config, ConfigError, help_rows, parse_override
+from deepq.data.priority import priorities
+from deepq.data.replay import LossSoftmaxReplayBuffer, PrioritizedReplayBuffer, ReplayBuffer
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEYS = [key for key, _, _ in help_rows()]

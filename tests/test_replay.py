@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from deepq.replay import ReplayBuffer
+from deepq.data.replay import ReplayBuffer
 
 
 def add_range(buf, start, stop, terminated_every=None):

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import deepq
-from deepq.callbacks import Callback
-from deepq.checkpoint import load_checkpoint, save_checkpoint
-from deepq.config import resolve
+from deepq.run.callbacks import Callback
+from deepq.run.checkpoint import load_checkpoint, save_checkpoint
+from deepq.config.schema import resolve
 from deepq.errors import DeepQError
-from deepq.interrupts import Interrupted
+from deepq.run.interrupts import Interrupted
 
 TESTS = Path(__file__).parent
 QUIET = {"eval.stop_when_solved": False, "log.tensorboard": False, "log.progress": False, "log.plot": False}

@@ -1,7 +1,7 @@
 import pytest
 
-from deepq.config import ExplorationConfig
-from deepq.schedules import epsilon_at, exponential, linear
+from deepq.config.schema import ExplorationConfig
+from deepq.algo.schedules import epsilon_at, exponential, linear
 
 
 def test_linear_schedule_by_hand():

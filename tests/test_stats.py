@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from deepq.stats import iqm, mean_ci, median_with_never, t975
+from deepq.experiments.stats import iqm, mean_ci, median_with_never, t975
 
 
 def test_mean_ci_is_the_student_t_interval():

@@ -20,9 +20,9 @@ import ray
 
 from crashing_env import FLAKY_DIR
 from deepq.errors import DeepQError
-from deepq.multiseed import finished_summary
-from deepq.sweep import run_sweep
-from deepq.sweepfile import load_sweep
+from deepq.experiments.multiseed import finished_summary
+from deepq.experiments.sweep import run_sweep
+from deepq.experiments.sweepfile import load_sweep
 
 TESTS = Path(__file__).parent
 TINY = ("{train.total_steps: 1500, train.learning_starts: 200, eval.interval: 500, eval.episodes: 3, "

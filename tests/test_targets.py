@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from deepq.losses import td_loss
-from deepq.targets import double_q_target, hard_update, soft_update, td_target
+from deepq.algo.losses import td_loss
+from deepq.algo.targets import double_q_target, hard_update, soft_update, td_target
 
 
 def t(*values):
@@ -71,7 +71,7 @@ def test_importance_weights_scale_each_sample():
 
 
 def test_no_gradient_flows_through_target():
-    # As seed 001 asserts: the bootstrap values are constants for the optimizer.
+    # As notebook 001 asserts: the bootstrap values are constants for the optimizer.
     next_q = torch.tensor([[1.0, 2.0]], requires_grad=True)
     q = torch.tensor([0.5], requires_grad=True)
     y = td_target(t(1.0), t(0.0), t(0.9), next_q)

@@ -8,9 +8,9 @@ import torch
 import yaml
 
 import deepq
-from deepq.checkpoint import load_checkpoint
-from deepq.config import resolve
-from deepq.metrics import read_metrics
+from deepq.run.checkpoint import load_checkpoint
+from deepq.config.schema import resolve
+from deepq.run.metrics import read_metrics
 
 
 def test_run_directory_describes_itself(tmp_path, tiny_cfg):

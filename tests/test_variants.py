@@ -7,18 +7,18 @@ import pytest
 import torch
 
 import deepq
-from deepq.agent import DQNAgent
-from deepq.checkpoint import load_checkpoint
-from deepq.collector import Collector
-from deepq.config import Config, ConfigError, ExplorationConfig, load_preset, preset_names, read_yaml, resolve
-from deepq.config import PRESET_DIR
-from deepq.envs import make_vec_env
-from deepq.losses import q_regularizer
-from deepq.metrics import read_metrics
-from deepq.networks import DuelingQNetwork, QNetwork, build_q_network, dueling_aggregate
-from deepq.replay import (Batch, LossSoftmaxReplayBuffer, OnlineBuffer, PrioritizedReplayBuffer, ReplayBuffer,
+from deepq.algo.agent import DQNAgent
+from deepq.run.checkpoint import load_checkpoint
+from deepq.data.collector import Collector
+from deepq.config.schema import Config, ConfigError, ExplorationConfig, load_preset, preset_names, read_yaml, resolve
+from deepq.config.schema import PRESET_DIR
+from deepq.envs.make import make_vec_env
+from deepq.algo.losses import q_regularizer
+from deepq.run.metrics import read_metrics
+from deepq.nets.networks import DuelingQNetwork, QNetwork, build_q_network, dueling_aggregate
+from deepq.data.replay import (Batch, LossSoftmaxReplayBuffer, OnlineBuffer, PrioritizedReplayBuffer, ReplayBuffer,
                           make_buffer)
-from deepq.schedules import epsilon_at
+from deepq.algo.schedules import epsilon_at
 
 QUIET = {"log.tensorboard": False, "log.progress": False, "eval.stop_when_solved": False}
 
@@ -104,7 +104,7 @@ def test_linear_per_episode_is_seed_000s_formula():
 
 
 def test_exponential_per_episode_matches_seed_002s_printed_epsilons():
-    # seed 002 prints "Epoch: #49 ... epsilon = 0.453" and "#999 ... 0.068": 0.5 * 0.998 ** episodes
+    # notebook 002 prints "Epoch: #49 ... epsilon = 0.453" and "#999 ... 0.068": 0.5 * 0.998 ** episodes
     cfg = ExplorationConfig(schedule="exponential", unit="episode", start=0.5, end=0.0, decay=0.998)
     assert round(epsilon_at(cfg, 0, 49), 3) == 0.453
     assert round(epsilon_at(cfg, 0, 999), 3) == 0.068
@@ -269,7 +269,7 @@ def test_a_preset_per_notebook_set_up():
     assert [n.split("-")[1] for n in NOTEBOOK_PRESETS] == ["000", "001", "002a", "002b", "002c", "003", "004"]
     for name in NOTEBOOK_PRESETS:
         description = read_yaml(PRESET_DIR / f"{name}.yaml")["description"]
-        assert description.startswith(name.split("-")[0] + "-" + name.split("-")[1] + ": seed ")
+        assert description.startswith(name.split("-")[0] + "-" + name.split("-")[1] + ": notebook ")
         assert "mirrors the notebook" in description
 
 

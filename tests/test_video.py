@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 import deepq
-from deepq import video
-from deepq.config import resolve
+from deepq.viz import video
+from deepq.config.schema import resolve
 from deepq.errors import DeepQError
 
 

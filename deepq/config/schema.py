@@ -1,0 +1,485 @@
+"""Every hyperparameter of a run, as one frozen dataclass tree.
+
+Each field carries its meaning and unit in `metadata["help"]`; the same text drives `deepq train --help`.
+Units matter in DQN: "env steps" count transitions summed over all vector environments, "gradient steps" count
+optimizer updates. Code defaults follow the DQN papers; tuned set-ups live in `deepq/config/presets/*.yaml`.
+
+A `Config` validates itself on construction and raises `ConfigError` with one line naming the bad key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from deepq.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def _f(default: Any, help: str, choices: tuple = (), **kwargs) -> Any:
+    """A dataclass field with its help text (meaning + unit) and, optionally, the allowed values."""
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata={"help": help, "choices": choices}, **kwargs)
+    return field(default=default, metadata={"help": help, "choices": choices}, **kwargs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvConfig:
+    id: str = _f("CartPole-v1", "Gymnasium environment id; needs a Discrete action space and a flat Box observation")
+    num_envs: int = _f(1, "environments stepped together in one vector env (collection only)")
+    max_episode_steps: Optional[int] = _f(None, "time limit in env steps per episode (truncation); empty = the "
+                                                "env's own (500 for CartPole-v1)")
+    terminal_reward: Optional[float] = _f(None, "reward shaping (notebook 000: -100): the reward stored for a step that "
+                                                "terminates the episode; a time-limit truncation keeps the env's "
+                                                "reward; logged returns stay the env's own; empty = no shaping")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    hidden_sizes: tuple[int, ...] = _f((64, 64), "units per hidden layer of the MLP Q-network, e.g. 64,64")
+    activation: str = _f("relu", "hidden-layer activation", choices=("relu", "tanh", "elu", "gelu", "silu"))
+    dueling: bool = _f(False, "dueling head (Wang et al. 2016): Q(s,a) = V(s) + A(s,a) - mean over actions of A(s,.)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayConfig:
+    kind: str = _f("uniform", "how updates draw transitions: uniform; prioritized (proportional PER, Schaul et al. "
+                   "2016); loss_softmax (notebook 002: softmax of stored squared TD errors, lowest overwritten first); "
+                   "none (online Q-learning, notebooks 001/002: after every step of the vector env, one update on "
+                   "just the transitions it collected, one per sub-env; needs train.train_freq=1)",
+                   choices=("uniform", "prioritized", "loss_softmax", "none"))
+    capacity: int = _f(100_000, "transitions kept in the ring buffer; oldest are overwritten (kind=none keeps only "
+                                "the newest)")
+    batch_size: int = _f(32, "transitions per gradient step (kind=none: the transitions of the latest env step)")
+    n_step: int = _f(1, "n-step returns: a stored transition sums up to n discounted rewards of one vector env "
+                        "and bootstraps with gamma**k from k <= n env steps later; stops at an episode end (no "
+                        "bootstrap after termination, bootstrap from the true final state after truncation)")
+    alpha: float = _f(0.6, "prioritized: priority exponent, p = (|TD error| + priority_eps)**alpha; 0 = uniform")
+    beta_start: float = _f(0.4, "prioritized: importance-sampling exponent at the start, in [0, 1]; rises "
+                                "linearly to 1 over beta_steps")
+    beta_steps: Optional[int] = _f(None, "prioritized: env steps over which beta rises from beta_start to 1; "
+                                         "empty = train.total_steps")
+    priority_eps: float = _f(1e-6, "prioritized: added to |TD error| so that no transition has priority 0")
+    temperature: float = _f(1000.0, "loss_softmax: P(i) = softmax(loss_i / temperature) over the stored squared "
+                                    "TD errors; notebook 002's 1000 is near uniform for losses well below 1000")
+    sort_interval: int = _f(25, "loss_softmax: stored transitions (env steps) between sorts of the buffer by loss, "
+                                "so that the lowest-loss ones are overwritten first; 0 = never sort")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplorationConfig:
+    schedule: str = _f("linear", "how epsilon moves from start to end", choices=("linear", "exponential", "constant"))
+    unit: str = _f("step", "what the schedule counts: env steps or finished training episodes",
+                   choices=("step", "episode"))
+    start: float = _f(1.0, "epsilon at the start of training")
+    end: float = _f(0.05, "final epsilon (linear) or floor (exponential)")
+    duration: int = _f(50_000, "linear: units (env steps or episodes) to go from start to end")
+    decay: float = _f(0.99, "exponential: epsilon is multiplied by this once per unit, down to `end`")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetConfig:
+    kind: str = _f("hard", "target network: hard copy every `update_interval`, soft Polyak update with `tau` "
+                   "every gradient step, or none (bootstrap from the online network)", choices=("hard", "soft", "none"))
+    update_interval: int = _f(1_000, "hard: gradient steps between copies of the online weights into the target")
+    tau: float = _f(0.005, "soft: target <- tau * online + (1 - tau) * target after each gradient step")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnerConfig:
+    gamma: float = _f(0.99, "discount factor in [0, 1]")
+    lr: float = _f(1e-4, "Adam learning rate")
+    lr_end: Optional[float] = _f(None, "if set, the learning rate falls linearly from `lr` to this over "
+                                       "train.total_steps env steps (keeps a solved agent from collapsing); "
+                                       "empty = constant")
+    loss: str = _f("huber", "TD loss", choices=("huber", "mse"))
+    huber_delta: float = _f(1.0, "Huber loss: TD errors beyond this are penalised linearly")
+    max_grad_norm: float = _f(10.0, "clip the global gradient norm to this; 0 disables clipping")
+    double: bool = _f(False, "Double DQN: online network picks the next action, target network values it")
+    q_regularization: float = _f(0.0, "adds c * mean Q(s,a) of the batch to the loss (notebook 002: 0.1), pulling "
+                                      "Q-values down; 0 disables")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    total_steps: int = _f(100_000, "budget of env steps (summed over vector envs)")
+    learning_starts: int = _f(1_000, "env steps collected before the first gradient step")
+    train_freq: int = _f(4, "env steps between updates")
+    gradient_steps: int = _f(1, "gradient steps per update (replay ratio = gradient_steps / train_freq)")
+    device: str = _f("cpu", "torch device for the networks: cpu, cuda, cuda:N or auto (cuda when available)")
+    torch_threads: int = _f(1, "CPU threads for PyTorch; small networks update fastest on one (0 = torch's default)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    interval: int = _f(10_000, "env steps between greedy evaluations during training; 0 disables them")
+    episodes: int = _f(10, "greedy episodes per evaluation (seeded, on separate environments)")
+    screen_episodes: Optional[int] = _f(None, "run this many of the episodes first and the rest only if their "
+                                              "mean reaches the threshold (a clearly unsolved agent costs fewer "
+                                              "episodes; such an evaluation logs its eval/episodes); empty, or "
+                                              ">= eval.episodes = always all")
+    threshold: Optional[float] = _f(None, "mean greedy return that counts as solved; empty = the env's "
+                                          "reward_threshold (475 for CartPole-v1)")
+    stop_when_solved: bool = _f(True, "stop training at the first solved evaluation and keep that agent")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogConfig:
+    progress: bool = _f(True, "show a progress bar on a terminal (plain log lines otherwise)")
+    tensorboard: bool = _f(True, "write TensorBoard event files into the run directory")
+    checkpoint_interval: int = _f(10_000, "env steps between checkpoints of the whole training state "
+                                          "(checkpoints/latest.safetensors, what --resume continues from); "
+                                          "0 = only at the end and on Ctrl-C")
+    plot: bool = _f(True, "draw the learning curve into RUN/curve.png when training ends")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    seed: int = _f(0, "seed for networks, exploration, replay sampling and environment resets")
+    env: EnvConfig = field(default_factory=EnvConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # --- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        return _build(cls, data, prefix="")
+
+    def to_dict(self) -> dict:
+        return _to_plain(dataclasses.asdict(self))
+
+    def replace(self, **overrides: Any) -> "Config":
+        """A copy with dotted-key overrides applied, e.g. `cfg.replace(**{"learner.lr": 1e-3})`."""
+        return Config.from_dict(apply_overrides(self.to_dict(), overrides))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        return cls.from_dict(read_yaml(path))
+
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        data = self.to_dict()
+        if extra:
+            data = {**data, **extra}
+        Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def validate(cfg: Config) -> None:
+    """Range and consistency checks; each failure names the key and the fix."""
+    _check(0 <= cfg.seed < 2**63, "seed", f"must be in [0, 2**63), got {cfg.seed}")  # PyTorch takes 64 bits
+    _check(cfg.env.num_envs >= 1, "env.num_envs", f"must be >= 1, got {cfg.env.num_envs}")
+    _check(cfg.env.max_episode_steps is None or cfg.env.max_episode_steps >= 1, "env.max_episode_steps",
+           f"must be >= 1 or empty, got {cfg.env.max_episode_steps}")
+    _check(len(cfg.network.hidden_sizes) >= 1 and all(h >= 1 for h in cfg.network.hidden_sizes),
+           "network.hidden_sizes", f"needs one or more positive layer sizes, got {list(cfg.network.hidden_sizes)}")
+    _check(cfg.replay.capacity >= 1, "replay.capacity", f"must be >= 1, got {cfg.replay.capacity}")
+    _check(cfg.replay.batch_size >= 1, "replay.batch_size", f"must be >= 1, got {cfg.replay.batch_size}")
+    _check(cfg.replay.batch_size <= cfg.replay.capacity, "replay.batch_size",
+           f"{cfg.replay.batch_size} is larger than replay.capacity={cfg.replay.capacity}; "
+           "lower the batch or raise the capacity")
+    rp = cfg.replay
+    _check(rp.n_step >= 1, "replay.n_step", f"must be >= 1 (1 = one-step TD), got {rp.n_step}")
+    _check(rp.alpha >= 0.0, "replay.alpha", f"must be >= 0 (0 = uniform), got {rp.alpha}")
+    _check(0.0 <= rp.beta_start <= 1.0, "replay.beta_start", f"must be in [0, 1], got {rp.beta_start}")
+    _check(rp.beta_steps is None or rp.beta_steps >= 1, "replay.beta_steps",
+           f"must be >= 1 or empty (= train.total_steps), got {rp.beta_steps}")
+    _check(rp.priority_eps > 0.0, "replay.priority_eps", f"must be > 0, got {rp.priority_eps}")
+    _check(rp.temperature > 0.0, "replay.temperature", f"must be > 0, got {rp.temperature}")
+    _check(rp.sort_interval >= 0, "replay.sort_interval", f"must be >= 0 (0 = never sort), got {rp.sort_interval}")
+    _check(rp.kind != "none" or cfg.train.train_freq == 1, "train.train_freq",
+           f"replay.kind=none learns once per env step from the newest transitions; set train.train_freq=1 "
+           f"(got {cfg.train.train_freq})")
+    ex = cfg.exploration
+    for key, value in (("start", ex.start), ("end", ex.end)):
+        _check(0.0 <= value <= 1.0, f"exploration.{key}", f"must be in [0, 1], got {value}")
+    _check(ex.duration >= 1, "exploration.duration", f"must be >= 1, got {ex.duration}")
+    _check(0.0 < ex.decay <= 1.0, "exploration.decay", f"must be in (0, 1], got {ex.decay}")
+    _check(cfg.target.update_interval >= 1, "target.update_interval", f"must be >= 1, got {cfg.target.update_interval}")
+    _check(0.0 < cfg.target.tau <= 1.0, "target.tau", f"must be in (0, 1], got {cfg.target.tau}")
+    ln = cfg.learner
+    _check(0.0 <= ln.gamma <= 1.0, "learner.gamma", f"must be in [0, 1], got {ln.gamma}")
+    _check(ln.lr > 0.0, "learner.lr", f"must be > 0, got {ln.lr}")
+    _check(ln.lr_end is None or ln.lr_end >= 0.0, "learner.lr_end", f"must be >= 0 or empty, got {ln.lr_end}")
+    _check(ln.huber_delta > 0.0, "learner.huber_delta", f"must be > 0, got {ln.huber_delta}")
+    _check(ln.max_grad_norm >= 0.0, "learner.max_grad_norm", f"must be >= 0 (0 disables), got {ln.max_grad_norm}")
+    _check(ln.q_regularization >= 0.0, "learner.q_regularization",
+           f"must be >= 0 (0 disables), got {ln.q_regularization}")
+    tr = cfg.train
+    _check(tr.total_steps >= 1, "train.total_steps", f"must be >= 1, got {tr.total_steps}")
+    _check(tr.learning_starts >= 0, "train.learning_starts", f"must be >= 0, got {tr.learning_starts}")
+    _check(tr.learning_starts < tr.total_steps, "train.learning_starts",
+           f"{tr.learning_starts} is not below train.total_steps={tr.total_steps}: no gradient step would run")
+    _check(tr.train_freq >= 1, "train.train_freq", f"must be >= 1, got {tr.train_freq}")
+    _check(tr.gradient_steps >= 1, "train.gradient_steps", f"must be >= 1, got {tr.gradient_steps}")
+    _check(tr.device == "auto" or tr.device == "cpu" or tr.device.startswith("cuda"), "train.device",
+           f"must be cpu, cuda, cuda:N or auto, got {tr.device!r}")
+    _check(tr.torch_threads >= 0, "train.torch_threads", f"must be >= 0, got {tr.torch_threads}")
+    _check(cfg.eval.interval >= 0, "eval.interval", f"must be >= 0, got {cfg.eval.interval}")
+    _check(cfg.eval.episodes >= 1, "eval.episodes", f"must be >= 1, got {cfg.eval.episodes}")
+    screen = cfg.eval.screen_episodes
+    _check(screen is None or screen >= 1, "eval.screen_episodes", f"must be >= 1 or empty, got {screen}")
+    _check(cfg.log.checkpoint_interval >= 0, "log.checkpoint_interval",
+           f"must be >= 0, got {cfg.log.checkpoint_interval}")
+
+
+# --- dict <-> dataclass with type coercion ----------------------------------------------------------------
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _type_hints(cls: type) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
+    hints = _type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else f"; known keys: {', '.join(names)}"
+            raise ConfigError(f"unknown config key {prefix}{key}{hint}")
+        tp = hints[key]
+        if _is_section(tp):
+            kwargs[key] = _build(tp, value, prefix=f"{prefix}{key}.")
+        else:
+            kwargs[key] = coerce(value, tp, f"{prefix}{key}")
+            choices = next(f for f in fields(cls) if f.name == key).metadata.get("choices")
+            if choices and kwargs[key] not in choices:
+                raise ConfigError(f"{prefix}{key}: must be one of {', '.join(choices)}; got {kwargs[key]!r}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # pragma: no cover - guarded by the name check above
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML/CLI value to the field's declared type, or raise a one-line ConfigError."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return coerce(value, args[0], key)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list such as 64,64; got {value!r}")
+        inner = typing.get_args(tp)[0]
+        return tuple(coerce(v, inner, key) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.strip().lower() in ("true", "yes", "on", "1")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            text = value.strip().replace("_", "")
+            try:
+                return int(text)  # exact, however many digits
+            except ValueError:
+                pass
+            number = _float_or_none(text)  # 1e5 (YAML reads it as a string)
+            if number is not None and number.is_integer():
+                return int(number)
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if tp is float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = _float_or_none(value)
+        elif isinstance(value, str):
+            number = _float_or_none(value.strip().replace("_", ""))
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(number):  # a NaN or inf hyperparameter only ever turns the weights into NaN
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
+
+
+def _float_or_none(value: Any) -> Optional[float]:
+    try:
+        return float(value)
+    except (ValueError, OverflowError):  # not a number, or an int too large for a float
+        return None
+
+
+def _to_plain(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _to_plain(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_to_plain(v) for v in data]
+    return data
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested config dict -> {dotted key: value}, e.g. {"learner": {"lr": 1e-3}} -> {"learner.lr": 1e-3}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    """Set dotted keys (`learner.lr`) in a nested dict; unknown keys are caught by `Config.from_dict`."""
+    data = _to_plain(data)
+    for dotted, value in overrides.items():
+        node = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                if child is not None or part not in _section_names():
+                    raise ConfigError(f"unknown config key {dotted}; run `deepq train --help` for the list")
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _section_names() -> set[str]:
+    return {f.name for f in fields(Config) if _is_section(_type_hints(Config)[f.name])}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` from the command line; the value is read as YAML (so 64,64 / true / 1e-3 all work)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value; write e.g. learner.lr=0.001")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; give the path to a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+# --- presets ----------------------------------------------------------------------------------------------
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        close = difflib.get_close_matches(name, preset_names(), n=1)
+        hint = f"did you mean {close[0]}?" if close else f"available: {', '.join(preset_names())}"
+        raise ConfigError(f"unknown preset {name!r}; {hint}")
+    data = read_yaml(path)
+    data.pop("description", None)
+    return data
+
+
+def default_preset_for(env_id: str) -> Optional[str]:
+    """The tuned preset shipped for this environment id, if any (file named after the id)."""
+    return env_id if (PRESET_DIR / f"{env_id}.yaml").is_file() else None
+
+
+def resolve(env_id: Optional[str] = None, preset: Optional[str] = None, config_file: Optional[str] = None,
+            overrides: Optional[dict[str, Any]] = None, seed: Optional[int] = None) -> Config:
+    """Layer, lowest first: code defaults < preset (the env's tuned one by default) < file < overrides < args."""
+    file_data = read_yaml(config_file) if config_file else {}
+    file_data.pop("versions", None)  # a run's saved config.yaml is a valid --config
+    wanted_env = env_id or (file_data.get("env") or {}).get("id") or EnvConfig.id
+    preset = preset or default_preset_for(wanted_env)
+    data: dict = load_preset(preset) if preset else {}
+    data = _deep_merge(data, file_data)
+    data = apply_overrides(data, overrides or {})
+    if env_id:
+        data = apply_overrides(data, {"env.id": env_id})
+    if seed is not None:
+        data = apply_overrides(data, {"seed": seed})
+    return Config.from_dict(data)
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = _to_plain(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = _to_plain(value)
+    return out
+
+
+def help_rows() -> list[tuple[str, str, str]]:
+    """(dotted key, default, help) for every hyperparameter, in declaration order."""
+    rows = []
+
+    def walk(cls: type, prefix: str, instance: Any) -> None:
+        hints = _type_hints(cls)
+        for f in fields(cls):
+            value = getattr(instance, f.name)
+            if _is_section(hints[f.name]):
+                walk(hints[f.name], f"{prefix}{f.name}.", value)
+            else:
+                shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+                choices = f.metadata.get("choices")
+                text = f.metadata["help"] + (f" [{'|'.join(choices)}]" if choices else "")
+                rows.append((f"{prefix}{f.name}", "" if shown is None else str(shown), text))
+
+    walk(Config, "", Config())
+    return rows

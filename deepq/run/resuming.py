@@ -1,0 +1,130 @@
+"""Continuing a run from its latest checkpoint: `deepq train --resume RUN`, `deepq.resume(RUN)`.
+
+A resume continues *that* run, so its config is the run's own config.yaml. It may raise `train.total_steps` (to
+train on after the budget ran out) and change the `log` section (what is written, not what is learned); any
+other change is refused in one line, because the result would be neither the old run nor a new one. With the
+config unchanged, the resumed run ends bit for bit as if it had never stopped (see `deepq.snapshot`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from deepq.run import runs, snapshot
+from deepq.run.checkpoint import load_checkpoint
+from deepq.config.schema import Config
+from deepq.errors import DeepQError
+
+GROWS = "train.total_steps"  # may only grow
+FREE = "log."  # may change freely
+
+
+def resume(run_dir: str | Path, *, total_steps: Optional[int] = None, quiet: bool = False,
+           callbacks: Sequence = ()):
+    """Continue the run in `run_dir` from its latest checkpoint; `total_steps` raises its budget. Returns the
+    agent, as `deepq.train` does."""
+    from deepq.train import train
+
+    overrides = {} if total_steps is None else {GROWS: total_steps}
+    return train(config_for_resume(run_dir, overrides), run_dir, quiet=quiet, callbacks=callbacks, resume=True)
+
+
+def config_for_resume(run_dir: str | Path, overrides: Optional[dict[str, Any]] = None) -> Config:
+    """The run's config.yaml with the overrides a resume allows; any other change is a one-line error."""
+    saved = runs.read_run_config(_run_dir(run_dir))
+    cfg = saved.replace(**overrides) if overrides else saved
+    check_same_run(saved, cfg, run_dir)
+    return cfg
+
+
+def check_same_run(saved: Config, cfg: Config, run_dir: str | Path) -> None:
+    """Refuse, in one line, a config that differs from the run's saved one other than as a resume may."""
+    for key, old, new in _changes(saved.to_dict(), cfg.to_dict()):
+        if key.startswith(FREE):
+            continue
+        if key == GROWS and new >= old:
+            continue
+        if key == GROWS:
+            raise DeepQError(f"{GROWS} can only grow on a resume ({old} -> {new}); give {GROWS}={old} or more")
+        raise DeepQError(f"a resume continues {run_dir} as its config.yaml says, so {key} cannot change "
+                         f"({old} -> {new}); to try {key}={new}, start a new run: deepq train --config "
+                         f"{Path(run_dir) / runs.CONFIG} {key}={new} --run-dir NEW_DIR")
+
+
+def read_latest(path: Path, cfg: Config, spaces: dict[str, Any]) -> tuple[dict, dict]:
+    """The run's latest checkpoint as (tensors, state), refused in one line unless this config can continue it."""
+    ckpt = runs.checkpoint_path(path, "latest")
+    if not ckpt.is_file():
+        raise DeepQError(f"run {path} has no {ckpt.relative_to(path)} to resume from: it stopped before its first "
+                         f"checkpoint (every log.checkpoint_interval={cfg.log.checkpoint_interval} env steps); "
+                         f"start it again: deepq train --config {path / runs.CONFIG} --run-dir NEW_DIR")
+    tensors, state = load_checkpoint(ckpt)
+    resume_state = state.get("resume")
+    if not isinstance(resume_state, dict):
+        raise DeepQError(f"checkpoint {ckpt} holds an agent only, not a training state to resume from (copied "
+                         "from a best/final checkpoint, or written by an older deepq); start a new run")
+    theirs, ours = state.get("spaces") or {}, spaces
+    if (theirs.get("env_id"), theirs.get("obs_dim"), theirs.get("n_actions")) != \
+            (ours["env_id"], ours["obs_dim"], ours["n_actions"]):
+        raise DeepQError(f"checkpoint {ckpt} was trained on {_describe(theirs)} but this run is {_describe(ours)}; "
+                         "resume a run with its own checkpoint")
+    loop = resume_state.get("loop") or {}
+    for key, old, new in _changes(loop.get("config") or {}, cfg.to_dict()):
+        if not key.startswith(FREE) and key != GROWS:
+            raise DeepQError(f"checkpoint {ckpt} was written with {key}={old} but the run's config.yaml says "
+                             f"{new}: the run directory is inconsistent; restore its config.yaml or start anew")
+    counters, result = loop.get("counters") or {}, loop.get("result") or {}
+    if result.get("solved") and cfg.eval.stop_when_solved:
+        raise DeepQError(f"run {path} already stopped when it solved the task (at {result.get('solved_at_env_steps')}"
+                         f" env steps): nothing to resume; its agent is {runs.checkpoint_path(path, 'final')}")
+    if counters.get("env_steps", 0) >= cfg.train.total_steps:
+        raise DeepQError(f"run {path} already finished its {cfg.train.total_steps} env steps; to train on, raise "
+                         f"the budget: deepq train --resume {path} {GROWS}={2 * cfg.train.total_steps}")
+    return tensors, state
+
+
+def restore(saved: tuple[dict, dict], parts: snapshot.Parts, cfg: Config, path: Path, quiet: bool) -> dict:
+    """Put the checkpoint back into freshly built parts; returns the training loop's own saved state."""
+    tensors, state = saved
+    loop = state["resume"]["loop"]
+    env_steps = int(loop["counters"]["env_steps"])
+    seed = snapshot.restart_seed(cfg.seed, env_steps)
+    try:
+        exact = snapshot.restore(parts, tensors, state["resume"], seed)
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise DeepQError(f"checkpoint {runs.checkpoint_path(path, 'latest')} does not fit this run's config "
+                         f"({reason}); resume a run with its own checkpoint") from None
+    if not exact:
+        print(f"deepq: note: the state of {cfg.env.id} cannot be saved, so its episodes restart on resume (reset "
+              f"with seed {seed}, from the run's seed and env step {env_steps}): the run goes on, but not bit for "
+              "bit as an uninterrupted one would", file=sys.stderr)
+    if not quiet:
+        print(f"deepq: resuming {path} at env step {env_steps} of {cfg.train.total_steps}", file=sys.stderr)
+    return loop
+
+
+def _run_dir(run_dir: str | Path) -> Path:
+    path = Path(run_dir)
+    if path.is_dir() and not (path / runs.CONFIG).exists() and any(path.glob("seed-*/" + runs.CONFIG)):
+        raise DeepQError(f"{path} holds several seeds (--seeds); resume one of them: deepq train --resume "
+                         f"{path / 'seed-N'}")
+    return path
+
+
+def _describe(spaces: dict[str, Any]) -> str:
+    return f"{spaces.get('env_id')} (obs {spaces.get('obs_dim')}, actions {spaces.get('n_actions')})"
+
+
+def _changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every leaf that differs."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_changes(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return out

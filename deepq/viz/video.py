@@ -1,0 +1,151 @@
+"""Watch the trained agent: greedy episodes rendered to MP4 (imageio-ffmpeg) or GIF (Pillow).
+
+Episode i is reset with seed `seed + i`, as `deepq evaluate` does, so a video shows exactly the episodes whose
+returns `deepq evaluate --episodes N --seed S` reports. Each episode gives its first observation's frame, then
+every `every`-th step's frame and always its last one; every frame carries the episode number, the step and the
+return so far. Rendering uses `render_mode="rgb_array"`: no display is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from deepq.envs.make import make_env
+from deepq.errors import DeepQError
+
+FORMATS = (".mp4", ".gif")
+
+
+@dataclass
+class EpisodeStats:
+    """Filled in while an episode's frames are drawn."""
+
+    seed: int
+    ret: float = 0.0
+    length: int = 0  # env steps
+    frames: int = 0
+
+
+@dataclass
+class Recording:
+    path: Path
+    fps: float
+    episodes: list[EpisodeStats] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return sum(e.frames for e in self.episodes)
+
+    @property
+    def returns(self) -> list[float]:
+        return [e.ret for e in self.episodes]
+
+
+def as_agent(run_or_agent):
+    """An agent as given, or the one saved in a run directory."""
+    from deepq.run.runs import load_agent
+
+    return run_or_agent if hasattr(run_or_agent, "greedy") else load_agent(run_or_agent)
+
+
+def frame_count(length: int, every: int = 1) -> int:
+    """Frames of an episode of `length` steps: the first observation, every `every`-th step and the last one."""
+    return 1 + length // every + (1 if length % every else 0)
+
+
+def episode_frames(agent, env, stats: EpisodeStats, caption: str = "", every: int = 1, scale: float = 1.0,
+                   max_steps: Optional[int] = None) -> Iterator[np.ndarray]:
+    """Frames (H, W, 3) uint8 of one greedy episode reset with `stats.seed`, captioned; fills `stats`."""
+    obs, _ = env.reset(seed=stats.seed)
+    done = False
+    while True:
+        if stats.length % every == 0 or done:  # only the frames kept are rendered: rendering is the slow part
+            stats.frames += 1
+            yield annotate(env.render(), f"{caption}step {stats.length}   return {stats.ret:g}", scale)
+        if done:
+            return
+        action = agent.greedy(np.asarray(obs, dtype=np.float32).reshape(1, -1))[0]
+        obs, reward, terminated, truncated, _ = env.step(int(action))
+        stats.ret += float(reward)
+        stats.length += 1
+        done = terminated or truncated or (max_steps is not None and stats.length >= max_steps)
+
+
+def annotate(frame: np.ndarray, text: str, scale: float = 1.0) -> np.ndarray:
+    """The frame resized by `scale` (to even sides, as H.264 needs) with `text` in its top-left corner."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(frame)
+    width, height = (max(2, round(side * scale / 2) * 2) for side in image.size)
+    if (width, height) != image.size:
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    size = max(10, height // 22)
+    # A light outline keeps dark text readable on any background.
+    ImageDraw.Draw(image).text((size // 2, size // 2), text, fill=(20, 20, 20), font=_font(size),
+                               stroke_width=max(1, size // 8), stroke_fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def render_env(agent):
+    """The agent's environment with its own time limit, rendering to arrays."""
+    # pygame initialises a video driver even for off-screen drawing; the dummy one needs no display.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    return make_env(agent.cfg.env.id, render_mode="rgb_array", max_episode_steps=agent.cfg.env.max_episode_steps)
+
+
+def record(run_or_agent, out_path: str | Path, episodes: int = 1, seed: int = 1000, fps: float = 50,
+           every: int = 1, scale: float = 1.0) -> Recording:
+    """Write `episodes` greedy episodes (seeds `seed`, `seed + 1`, ...) to an .mp4 or .gif file."""
+    out = Path(out_path)
+    if out.suffix.lower() not in FORMATS:
+        raise DeepQError(f"cannot write {out}: the video file name must end in .mp4 or .gif")
+    for name, value, low in (("episodes", episodes, 1), ("every", every, 1)):
+        if value < low:
+            raise DeepQError(f"--{name} must be >= {low}, got {value}")
+    if not fps > 0:
+        raise DeepQError(f"--fps must be > 0, got {fps}")
+    if not 0 < scale <= 4:
+        raise DeepQError(f"--scale must be in (0, 4], got {scale}")
+    agent = as_agent(run_or_agent)
+    env = render_env(agent)
+    recording = Recording(out, fps)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        writer = _open_writer(out, fps)
+    except OSError as exc:
+        env.close()
+        raise DeepQError(f"cannot write {out} ({exc.strerror or exc}); choose a writable path") from None
+    try:
+        for i in range(episodes):
+            stats = EpisodeStats(seed + i)
+            recording.episodes.append(stats)
+            for frame in episode_frames(agent, env, stats, f"episode {i + 1}/{episodes}   ", every, scale):
+                writer.append_data(frame)
+    finally:
+        writer.close()
+        env.close()
+    return recording
+
+
+def _open_writer(out: Path, fps: float):
+    import imageio.v2 as imageio
+
+    if out.suffix.lower() == ".gif":
+        return imageio.get_writer(out, mode="I", duration=1000 / fps, loop=0)  # duration per frame, in ms
+    # yuv420p (what browsers and players expect) needs even sides: `annotate` makes them even.
+    return imageio.get_writer(out, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
+                              ffmpeg_log_level="error")
