@@ -43,7 +43,7 @@ def lockstep(seeds: list[int], overrides: dict) -> list[dict]:
     from deepq.envs.make import make_vec_env, reward_threshold
     from deepq.evaluation.evaluate import EpisodeRunner, evaluate
     from deepq.fast.learner import Learner
-    from deepq.nets.networks import build_q_network
+    from deepq.nets.build import build_q_network
     from deepq.data.replay import make_buffer
     from deepq.algo.schedules import epsilon_at, linear
     from deepq.train import EVAL_SEED_BASE

@@ -13,7 +13,7 @@ env; `DQNAgent.greedy` on a batch of 1, 4, 8 observations; `ReplayBuffer.add` of
 preset uses n-step returns, `NStepFolder.fold` of one vector step); one
 `ReplayBuffer.sample` of 64/128/256 from a full 50k buffer; one `DQNAgent.update` of the preset's network on a
 `Batch` of 64/128/256 with 1 and 2 torch threads; the gradient clipping and the Adam step alone; side by side,
-the same update written the usual way (autograd, `torch.optim.Adam`); and `Learner.step` with 1, 2, 5 and 10
+the same update on the autograd back-end (`learner.backend=autograd`); and `Learner.step` with 1, 2, 5 and 10
 seeds' networks batched into one (per seed: does batching seeds in one process save work?). Each cost is the
 median over `--repeats` timed loops (`time.perf_counter`), each loop long enough (~`--loop-ms`) to swamp the timer,
 after an untimed warm-up loop. Random actions and observations: the env steps see short episodes, so resets are
@@ -231,7 +231,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
         # the parts that do not depend on the batch: clipping and Adam on the flat gradient the last update left
         from deepq.fast.handgrad import clip_grad_norm
 
-        grad = learner.learner.params_SP.grad
+        grad = learner.learner.flat.params_SP.grad
         max_norm = cfg.learner.max_grad_norm or 10.0
 
         def clip(calls: int) -> None:
@@ -239,7 +239,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
                 clip_grad_norm(grad, max_norm)
 
         def adam(calls: int) -> None:
-            step = learner.optimizer.step
+            step = learner.learner.flat.optimizer.step
             for _ in range(calls):
                 step()
 
@@ -251,22 +251,24 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
         rows.append(Row("  of which Adam step alone (flat)", "-", str(threads), s))
     torch.set_num_threads(base_threads)
 
-    # --- the same update the plain autograd way, side by side ------------------------------------------------
-    reference = autograd_update(cfg)
+    # --- the same update on the autograd back-end (AutogradLearner: module forward, backward, torch.optim.Adam)
+    torch.manual_seed(0)
+    reference = DQNAgent(4, 2, cfg.replace(**{"learner.backend": "autograd"}))
     ref_batches = [buffer.sample(batch, sample_rng) for _ in range(64)]
 
     def plain(calls: int) -> None:
+        u = reference.update
         for i in range(calls):
-            reference(ref_batches[i & 63])
+            u(ref_batches[i & 63])
 
     s = measure(plain, loop_s, reps)
     costs[("autograd", batch)] = s
-    rows.append(Row("same update, autograd + torch.optim.Adam (fused)", str(batch), str(base_threads), s, batch,
+    rows.append(Row("same update, learner.backend=autograd (fused Adam)", str(batch), str(base_threads), s, batch,
                     "per transition"))
 
     # --- several seeds as one batched network (deepq.learner with S networks) -----------------------------
     from deepq.fast.learner import Learner
-    from deepq.nets.networks import build_q_network
+    from deepq.nets.build import build_q_network
 
     for seeds in (1, 2, 5, 10):
         torch.manual_seed(0)
@@ -287,41 +289,6 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
                         seeds, "per seed"))
     torch.set_num_threads(base_threads)
     return rows, costs
-
-
-def autograd_update(cfg):
-    """The default update written the usual way (nn.Module forward, autograd, clip_grad_norm_, fused
-    torch.optim.Adam, foreach Polyak update): what deepq's hand-written update replaces."""
-    import copy
-
-    import torch
-
-    from deepq.algo.losses import td_loss
-    from deepq.nets.networks import build_q_network
-    from deepq.algo.targets import double_q_target
-
-    net = build_q_network(4, 2, cfg.network)
-    target = copy.deepcopy(net).requires_grad_(False)
-    params = list(net.parameters())
-    optimizer = torch.optim.Adam(params, lr=cfg.learner.lr, fused=True)
-
-    def update(b) -> None:
-        obs, next_obs = torch.as_tensor(b.obs), torch.as_tensor(b.next_obs)
-        q_both = net(torch.cat([obs, next_obs]))
-        q, next_online = q_both[:len(obs)], q_both[len(obs):].detach()
-        with torch.no_grad():
-            y = double_q_target(torch.as_tensor(b.reward), torch.as_tensor(b.done), torch.as_tensor(b.discount),
-                                next_online, target(next_obs))
-        q_taken = q.gather(1, torch.as_tensor(b.action).unsqueeze(1)).squeeze(1)
-        loss, _ = td_loss(q_taken, y, cfg.learner.loss, cfg.learner.huber_delta)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.learner.max_grad_norm or 10.0, foreach=True)
-        optimizer.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(target.parameters()), params, cfg.target.tau)
-
-    return update
 
 
 def train_runs(cfg, runs: int) -> list[dict]:

@@ -1,31 +1,33 @@
-"""Benchmark: deepq's default preset against Stable-Baselines3's DQN with the RL Zoo's CartPole-v1 hyperparameters,
-side by side on the same machine, the same seeds and the same evaluation code.
+"""Benchmark: deepq's tuned preset for each task against Stable-Baselines3's DQN with the RL Zoo's tuned
+hyperparameters for that task, side by side on the same machine, the same seeds and the same evaluation code.
 
-    pip install -c constraints.txt -e ".[bench]"     # stable-baselines3
-    python bench/vs_sb3.py                           # seeds 0-9
-    python bench/vs_sb3.py --seeds 0-4 learner.lr=0.001   # a candidate deepq preset (key=value, as deepq train)
+    pip install -c constraints.txt -e ".[bench,box2d]"          # stable-baselines3, Box2D for LunarLander
+    python bench/vs_sb3.py                                       # every task, seeds 100-109
+    python bench/vs_sb3.py --envs Acrobot-v1,LunarLander-v3 --seeds 100-102
+    python bench/vs_sb3.py --envs CartPole-v1 --seeds 0-4 learner.lr=0.001   # a candidate deepq preset
 
-Protocol, identical for both libraries:
-- each (library, seed) trains in a fresh process with PyTorch on one thread (`torch.set_num_threads(1)`); the runs
-  alternate deepq/SB3 in ABBA order over seeds, so that load from other work on the machine falls on both alike;
+Protocol, identical for both libraries and every task:
+- each (library, task, seed) trains in a fresh process with PyTorch on one thread (`torch.set_num_threads(1)`);
+  the runs alternate deepq/SB3 in ABBA order over seeds, so that load from other work on the machine falls on
+  both alike;
 - during training, a greedy evaluation every `--eval-interval` env steps on `--eval-episodes` episodes (both
-  default to deepq's preset, eval.interval and eval.episodes, so SB3 is judged by deepq's own protocol) reset with
-  seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluation.evaluate.EpisodeRunner`; the first one
-  with a mean >= 475 (CartPole-v1's reward_threshold) stops training and that agent is the final agent. deepq does
-  this itself (`eval.stop_when_solved`), at its preset's own threshold where that is stricter (the default preset
-  stops at 485: a handicap for deepq, kept because it is what `deepq train` does); for SB3 a callback does it,
-  counting env steps as SB3 does (`num_timesteps`). Never solved: the final agent is the one at the end of the budget, and its time and env steps
-  "to solve" are the whole budget's (marked with *);
+  default to deepq's preset for the task, eval.interval and eval.episodes, so SB3 is judged by deepq's own
+  protocol) reset with seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluation.evaluate.EpisodeRunner`;
+  the first one with a mean >= the task's reward_threshold stops training and that agent is the final agent.
+  deepq does this itself (`eval.stop_when_solved`) and also confirms it on `eval.confirm_episodes` fresh
+  episodes as its preset says (`eval.confirm_z`: a margin in standard errors) before it stops: a stricter check
+  than SB3's, whose cost in time counts against deepq, kept because it is what `deepq train` does. For SB3 a
+  callback does the check, counting env steps as SB3 does (`num_timesteps`). Never solved: the final agent is
+  the one at the end of the budget, and its time and env steps "to solve" are the whole budget's (marked *);
 - time to solve = wall-clock from the start of training (building env, networks and buffer included; imports not)
   to the end of the solving evaluation; in-training evaluations are part of it for both;
 - final score: the final agent's mean return on 100 greedy episodes reset with seeds 1000-1099, through the same
   `EpisodeRunner`; SB3's policy is `model.predict(obs, deterministic=True)` on the batch of observations.
 
-SB3's set-up is rl-baselines3-zoo `hyperparams/dqn.yml`, entry CartPole-v1 (labelled "Almost Tuned" there):
-n_timesteps 5e4, MlpPolicy with net_arch [256, 256], learning_rate 2.3e-3, batch_size 64, buffer_size 100000,
-learning_starts 1000, gamma 0.99, target_update_interval 10, train_freq 256, gradient_steps 128,
-exploration_fraction 0.16, exploration_final_eps 0.04; everything else SB3's DQN defaults (one env, Huber loss,
-max_grad_norm 10, hard target copy, no Double DQN).
+SB3's set-ups are rl-baselines3-zoo `hyperparams/dqn.yml` (commit 22e3ff2, 2026-04-23), one entry per task, in
+ZOO below; everything else SB3's DQN defaults (one env, Huber loss, max_grad_norm 10, hard target copy, no Double
+DQN). The Zoo has no CartPole-v0 entry: CartPole-v0 uses its CartPole-v1 one (labelled "Almost Tuned" there).
+deepq's seeds 100-109 are held out: none of its presets was tuned on them.
 """
 
 from __future__ import annotations
@@ -41,15 +43,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ENV_ID = "CartPole-v1"
-THRESHOLD = 475.0
+TASKS = ["CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3"]
 FINAL_SEEDS = list(range(1000, 1100))
 
-# rl-baselines3-zoo, hyperparams/dqn.yml, CartPole-v1 (n_timesteps is the budget, given to learn()).
-ZOO_CARTPOLE = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-                    target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-                    exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))
-ZOO_N_TIMESTEPS = 50_000
+# rl-baselines3-zoo, hyperparams/dqn.yml (commit 22e3ff2): (SB3 DQN keyword arguments, n_timesteps = the budget
+# given to learn()).
+_ZOO_CARTPOLE = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
+                     target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+                     exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))
+_ZOO_SMALL = dict(learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
+                  target_update_interval=250, train_freq=4, gradient_steps=-1, exploration_fraction=0.12,
+                  exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]))
+ZOO = {
+    "CartPole-v1": (_ZOO_CARTPOLE, 50_000),
+    "CartPole-v0": (_ZOO_CARTPOLE, 50_000),  # no CartPole-v0 entry in the Zoo: its CartPole-v1 one
+    "Acrobot-v1": (_ZOO_SMALL, 100_000),
+    "LunarLander-v3": (_ZOO_SMALL, 100_000),  # the same numbers as Acrobot-v1 in the Zoo
+    "MountainCar-v0": (dict(learning_rate=4e-3, batch_size=128, buffer_size=10_000, learning_starts=1000,
+                            gamma=0.98, target_update_interval=600, train_freq=16, gradient_steps=8,
+                            exploration_fraction=0.2, exploration_final_eps=0.07,
+                            policy_kwargs=dict(net_arch=[256, 256])), 120_000),
+}
+
+
+def threshold_of(env_id: str) -> float:
+    from deepq.envs.make import reward_threshold
+
+    return float(reward_threshold(env_id))
 
 
 # --- workers: one (library, seed) per fresh process -------------------------------------------------------
@@ -60,10 +80,10 @@ def eval_seeds(seed: int, episodes: int) -> list[int]:
     return [EVAL_SEED_BASE + 1000 * seed + i for i in range(episodes)]
 
 
-def final_score(policy) -> tuple[float, float]:
+def final_score(env_id: str, policy) -> tuple[float, float]:
     from deepq.evaluation.evaluate import EpisodeRunner
 
-    runner = EpisodeRunner(ENV_ID, len(FINAL_SEEDS))
+    runner = EpisodeRunner(env_id, len(FINAL_SEEDS))
     try:
         returns = runner.run(policy, FINAL_SEEDS)
     finally:
@@ -79,8 +99,9 @@ def run_deepq(job: dict) -> dict:
     cfg = Config.from_dict(job["config"]).replace(seed=job["seed"])
     agent = deepq.train(cfg, quiet=True)
     r = agent.result
-    mean, worst = final_score(agent.greedy)
-    return {"solved": r.solved, "seconds_to_solve": r.seconds_to_solve, "steps_to_solve": r.solved_at_env_steps,
+    mean, worst = final_score(cfg.env.id, agent.greedy)
+    confirm_s = sum(c["seconds"] for c in r.confirmations)
+    return {"confirm_s": confirm_s, "confirmations": len(r.confirmations), "solved": r.solved, "seconds_to_solve": r.seconds_to_solve, "steps_to_solve": r.solved_at_env_steps,
             "env_steps": r.env_steps, "grad_steps": r.grad_steps, "train_s": r.train_seconds,
             "eval_s": r.time_breakdown_s.get("eval", 0.0), "final_mean": mean, "final_min": worst}
 
@@ -93,9 +114,11 @@ def run_sb3(job: dict) -> dict:
 
     from deepq.evaluation.evaluate import EpisodeRunner
 
-    seed, interval = job["seed"], job["eval_interval"]
+    seed, interval, env_id = job["seed"], job["eval_interval"], job["env"]
     seeds = eval_seeds(seed, job["eval_episodes"])
-    budget = job["budget"] or ZOO_N_TIMESTEPS
+    zoo, zoo_budget = ZOO[env_id]
+    budget = job["budget"] or zoo_budget
+    threshold = threshold_of(env_id)
 
     class SolveCallback(BaseCallback):
         """deepq's in-training evaluation protocol, for SB3: every `interval` env steps, a greedy evaluation on the
@@ -115,10 +138,10 @@ def run_sb3(job: dict) -> dict:
             self.next_eval += interval
             t0 = time.perf_counter()
             if self.runner is None:
-                self.runner = EpisodeRunner(ENV_ID, len(seeds))
+                self.runner = EpisodeRunner(env_id, len(seeds))
             mean = float(self.runner.run(policy, seeds).mean())
             self.eval_s += time.perf_counter() - t0
-            if mean >= THRESHOLD:
+            if mean >= threshold:
                 self.solved_at = self.num_timesteps
                 self.seconds_to_solve = time.perf_counter() - started
                 return False  # stop training; this model is the final agent
@@ -129,13 +152,13 @@ def run_sb3(job: dict) -> dict:
 
     callback = SolveCallback()
     started = time.perf_counter()
-    model = DQN("MlpPolicy", gym.make(ENV_ID), seed=seed, device="cpu", verbose=0, **ZOO_CARTPOLE)
+    model = DQN("MlpPolicy", gym.make(env_id), seed=seed, device="cpu", verbose=0, **zoo)
     model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger leaves a dir in /tmp per run
     model.learn(total_timesteps=budget, callback=callback)
     train_s = time.perf_counter() - started
     if callback.runner is not None:
         callback.runner.close()
-    mean, worst = final_score(policy)
+    mean, worst = final_score(env_id, policy)
     return {"solved": callback.solved_at is not None, "seconds_to_solve": callback.seconds_to_solve,
             "steps_to_solve": callback.solved_at, "env_steps": int(model.num_timesteps),
             "grad_steps": int(model._n_updates), "train_s": train_s, "eval_s": callback.eval_s,
@@ -148,7 +171,7 @@ def worker(job: dict) -> None:
     torch.set_num_threads(1)
     load = os.getloadavg()[0]
     out = run_deepq(job) if job["lib"] == "deepq" else run_sb3(job)
-    print(json.dumps({"lib": job["lib"], "seed": job["seed"], "load": load, **out}))
+    print(json.dumps({"lib": job["lib"], "env": job["env"], "seed": job["seed"], "load": load, **out}))
 
 
 # --- driver -----------------------------------------------------------------------------------------------
@@ -158,7 +181,7 @@ def spawn(job: dict) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"lib": job["lib"], "seed": job["seed"], "failed": f"exit {proc.returncode}: {tail}"}
+        return {"lib": job["lib"], "env": job["env"], "seed": job["seed"], "failed": f"exit {proc.returncode}: {tail}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -171,57 +194,70 @@ def to_solve(row: dict) -> tuple[float, int]:
 
 def print_row(row: dict) -> None:
     if row.get("failed"):
-        print(f"{row['lib']:<6} {row['seed']:>4} failed ({row['failed']})", flush=True)
+        print(f"{row['env']:<15} {row['lib']:<6} {row['seed']:>4} failed ({row['failed']})", flush=True)
         return
     s, steps = to_solve(row)
     mark = " " if row["solved"] else "*"
-    print(f"{row['lib']:<6} {row['seed']:>4} {s:9.2f}{mark} {steps:>9}{mark} {row['grad_steps']:>10} "
-          f"{row['env_steps'] / row['train_s']:>8,.0f} {row['eval_s']:>7.2f} {row['final_mean']:>10.1f} "
-          f"{row['final_min']:>9.0f} {row['load']:>5.2f}", flush=True)
+    print(f"{row['env']:<15} {row['lib']:<6} {row['seed']:>4} {s:9.2f}{mark} {steps:>9}{mark} {row['grad_steps']:>10} "
+          f"{row['env_steps'] / row['train_s']:>8,.0f} {row['eval_s']:>7.2f} {row.get('confirm_s', 0.0):>7.2f} "
+          f"{row['final_mean']:>10.1f} {row['final_min']:>9.0f} {row['load']:>5.2f}", flush=True)
 
 
-def summary(rows: list[dict], libs: list[str]) -> None:
-    print(f"\n{'library':<8} {'solved':>6} {'time to solve s':>16} {'worst s':>8} {'env steps to solve':>18} "
-          f"{'env steps/s':>11} {'final score':>11} {'seeds >= 475':>12}")
-    medians = {}
-    for lib in libs:
-        mine = [r for r in rows if r["lib"] == lib and not r.get("failed")]
-        if not mine:
-            print(f"{lib:<8} no completed run")
-            continue
-        seconds = [to_solve(r)[0] for r in mine]
-        steps = [to_solve(r)[1] for r in mine]
-        medians[lib] = statistics.median(seconds)
-        solved = sum(r["solved"] for r in mine)
-        good = sum(r["final_mean"] >= THRESHOLD for r in mine)
-        sps = statistics.median(r["env_steps"] / r["train_s"] for r in mine)
-        final = statistics.mean(r["final_mean"] for r in mine)
-        print(f"{lib:<8} {f'{solved}/{len(mine)}':>6} {medians[lib]:>16.2f} {max(seconds):>8.2f} "
-              f"{statistics.median(steps):>18,.0f} {sps:>11,.0f} {final:>11.1f} {f'{good}/{len(mine)}':>12}")
-    failed = [f"{r['lib']} seed {r['seed']}" for r in rows if r.get("failed")]
+def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
+    """One line per (task, library), then SB3 / deepq per task."""
+    print(f"\n{'task':<15} {'library':<8} {'solved':>6} {'final >= thr':>12} {'time to solve s':>16} {'worst s':>8} "
+          f"{'env steps to solve':>18} {'env steps/s':>11} {'final score':>11} {'min final':>9}")
+    ratios = []
+    for env_id in envs:
+        threshold = threshold_of(env_id)
+        medians = {}
+        for lib in libs:
+            mine = [r for r in rows if r["env"] == env_id and r["lib"] == lib and not r.get("failed")]
+            if not mine:
+                print(f"{env_id:<15} {lib:<8} no completed run")
+                continue
+            seconds = [to_solve(r)[0] for r in mine]
+            steps = [to_solve(r)[1] for r in mine]
+            medians[lib] = statistics.median(seconds)
+            solved = sum(r["solved"] for r in mine)
+            good = sum(r["final_mean"] >= threshold for r in mine)
+            sps = statistics.median(r["env_steps"] / r["train_s"] for r in mine)
+            final = statistics.mean(r["final_mean"] for r in mine)
+            worst_final = min(r["final_mean"] for r in mine)
+            print(f"{env_id:<15} {lib:<8} {f'{solved}/{len(mine)}':>6} {f'{good}/{len(mine)}':>12} "
+                  f"{medians[lib]:>16.2f} {max(seconds):>8.2f} {statistics.median(steps):>18,.0f} {sps:>11,.0f} "
+                  f"{final:>11.1f} {worst_final:>9.1f}")
+        if "deepq" in medians and "sb3" in medians:
+            ratios.append(f"{env_id} {medians['sb3'] / medians['deepq']:.1f}x")
+    failed = [f"{r['env']} {r['lib']} seed {r['seed']}" for r in rows if r.get("failed")]
     if failed:
         print(f"failed, left out of the table: {', '.join(failed)}")
-    if "deepq" in medians and "sb3" in medians:
-        print(f"\nmedian time to solve, SB3 / deepq: {medians['sb3'] / medians['deepq']:.2f}x")
-    print("time and env steps to solve: medians over seeds, an unsolved seed counting its whole budget; "
-          "env steps/s: median over seeds of env steps / training seconds; final score: mean over seeds of the "
-          "100-episode mean (seeds 1000-1099)")
+    if ratios:
+        print(f"\nmedian time to solve, SB3 / deepq: {', '.join(ratios)}")
+    print("solved: the in-training check passed (deepq: and its confirmation); final >= thr: the final agent's "
+          "100-episode mean (seeds 1000-1099) at or above the task's reward_threshold; time and env steps to solve: "
+          "medians over seeds, an unsolved seed counting its whole budget; env steps/s: median over seeds of env "
+          "steps / training seconds; final score: mean over seeds of the 100-episode mean; min final: the worst "
+          "seed's")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0-9", help="seeds, e.g. 0-9 or 0,3,5 (default 0-9)")
+    parser.add_argument("--envs", default=",".join(TASKS), help=f"tasks, comma-separated (default: {','.join(TASKS)})")
+    parser.add_argument("--seeds", default="100-109", help="seeds, e.g. 100-109 or 0,3,5 (default 100-109, held "
+                                                           "out from deepq's tuning)")
     parser.add_argument("--libs", default="deepq,sb3", help="which to run (default deepq,sb3)")
     parser.add_argument("--deepq-budget", type=int, default=0,
                         help="deepq's env step budget (default: the preset's train.total_steps)")
-    parser.add_argument("--sb3-budget", type=int, default=ZOO_N_TIMESTEPS,
-                        help=f"SB3's env step budget (default: the zoo's n_timesteps, {ZOO_N_TIMESTEPS})")
+    parser.add_argument("--sb3-budget", type=int, default=0,
+                        help="SB3's env step budget (default: the Zoo's n_timesteps for the task)")
     parser.add_argument("--eval-interval", type=int, default=0,
                         help="env steps between evaluations (default: the preset's eval.interval)")
     parser.add_argument("--eval-episodes", type=int, default=0,
                         help="episodes per evaluation (default: the preset's eval.episodes)")
+    parser.add_argument("--json", help="append every row to this JSON-lines file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="changes to deepq's preset")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="changes to deepq's presets")
     args = parser.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
@@ -233,6 +269,10 @@ def main() -> None:
     from deepq.experiments.multiseed import parse_seeds
 
     libs = [lib for lib in args.libs.split(",") if lib]
+    envs = [env for env in args.envs.split(",") if env]
+    unknown = [env for env in envs if env not in ZOO]
+    if unknown:
+        raise SystemExit(f"vs_sb3: no RL Zoo set-up for {', '.join(unknown)}; tasks: {', '.join(TASKS)}")
     if "sb3" in libs:
         try:
             import stable_baselines3
@@ -243,43 +283,52 @@ def main() -> None:
         sb3_version = "-"
     seeds = parse_seeds(args.seeds)
     overrides = dict(parse_override(o) for o in args.overrides)
-    preset_cfg = resolve(env_id=ENV_ID, overrides=overrides)
-    args.eval_interval = args.eval_interval or preset_cfg.eval.interval
-    args.eval_episodes = args.eval_episodes or preset_cfg.eval.episodes
-    cfg = preset_cfg.replace(**{"eval.interval": args.eval_interval, "eval.episodes": args.eval_episodes})
-    deepq_budget = args.deepq_budget or cfg.train.total_steps
-    deepq_threshold = max(THRESHOLD, cfg.eval.threshold or THRESHOLD)  # the preset's stricter check, if any
-    deepq_cfg = cfg.replace(**{"eval.threshold": deepq_threshold, "eval.stop_when_solved": True, "log.tensorboard": False,
-                               "train.torch_threads": 1, "train.total_steps": deepq_budget})
 
     print(f"bench/vs_sb3.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"{machine_line()}, stable-baselines3 {sb3_version}")
     print(code_line())
-    print("\n".join(preset_lines()))
     if overrides:
         print(f"deepq overrides: {' '.join(args.overrides)}")
-    print(f"deepq: {key_values(deepq_cfg)}")
-    print(f"sb3:   rl-baselines3-zoo dqn.yml CartPole-v1: {' '.join(f'{k}={v}' for k, v in ZOO_CARTPOLE.items())}; "
-          f"budget {args.sb3_budget} env steps")
-    print(f"both:  torch threads 1; evaluation every {args.eval_interval} env steps on {args.eval_episodes} "
-          f"episodes, solved at mean >= {THRESHOLD:g} (deepq: {deepq_threshold:g}); final score on 100 episodes, "
-          "seeds 1000-1099\n")
+    plans = {}
+    for env_id in envs:
+        preset_cfg = resolve(env_id=env_id, overrides=overrides)
+        interval = args.eval_interval or preset_cfg.eval.interval
+        episodes = args.eval_episodes or preset_cfg.eval.episodes
+        deepq_cfg = preset_cfg.replace(**{
+            "eval.interval": interval, "eval.episodes": episodes, "eval.stop_when_solved": True,
+            "log.tensorboard": False, "log.plot": False, "train.torch_threads": 1,
+            "train.total_steps": args.deepq_budget or preset_cfg.train.total_steps})
+        zoo, zoo_budget = ZOO[env_id]
+        plans[env_id] = (deepq_cfg, interval, episodes, args.sb3_budget or zoo_budget)
+        print(f"\n== {env_id}: solved at a mean >= {threshold_of(env_id):g} (reward_threshold)")
+        print("\n".join(preset_lines(env_id)))
+        print(f"deepq: {key_values(deepq_cfg)} eval.confirm_episodes={deepq_cfg.eval.confirm_episodes} "
+              f"eval.confirm_z={deepq_cfg.eval.confirm_z}")
+        print(f"sb3:   rl-baselines3-zoo dqn.yml {'CartPole-v1' if env_id == 'CartPole-v0' else env_id}: "
+              f"{' '.join(f'{k}={v}' for k, v in zoo.items())}; budget {plans[env_id][3]} env steps")
+        print(f"both:  torch threads 1; evaluation every {interval} env steps on {episodes} episodes; final score "
+              "on 100 episodes, seeds 1000-1099")
 
-    print(f"{'lib':<6} {'seed':>4} {'to solve s':>10} {'steps':>10} {'grad steps':>10} {'steps/s':>8} {'eval s':>7} "
-          f"{'final mean':>10} {'final min':>9} {'load':>5}")
+    print(f"\n{'task':<15} {'lib':<6} {'seed':>4} {'to solve s':>10} {'steps':>10} {'grad steps':>10} {'steps/s':>8} "
+          f"{'eval s':>7} {'conf s':>7} {'final mean':>10} {'final min':>9} {'load':>5}")
     rows = []
-    for i, seed in enumerate(seeds):
-        order = libs if i % 2 == 0 else libs[::-1]  # ABBA: neither library always runs first
-        for lib in order:
-            budget = deepq_budget if lib == "deepq" else args.sb3_budget
-            job = {"lib": lib, "seed": seed, "budget": budget, "eval_interval": args.eval_interval,
-                   "eval_episodes": args.eval_episodes, "config": deepq_cfg.to_dict()}
-            row = spawn(job)
-            rows.append(row)
-            print_row(row)
-    print("* not solved within the budget: the whole budget's seconds and env steps; load = 1-minute load "
-          "average when the run started")
-    summary(rows, libs)
+    for env_id in envs:
+        deepq_cfg, interval, episodes, sb3_budget = plans[env_id]
+        for i, seed in enumerate(seeds):
+            order = libs if i % 2 == 0 else libs[::-1]  # ABBA: neither library always runs first
+            for lib in order:
+                job = {"lib": lib, "env": env_id, "seed": seed, "eval_interval": interval, "eval_episodes": episodes,
+                       "budget": deepq_cfg.train.total_steps if lib == "deepq" else sb3_budget,
+                       "config": deepq_cfg.to_dict()}
+                row = spawn(job)
+                rows.append(row)
+                print_row(row)
+                if args.json:
+                    with open(args.json, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+    print("* not solved within the budget: the whole budget's seconds and env steps; conf s: deepq's confirmation "
+          "episodes, part of its time to solve; load = 1-minute load average when the run started")
+    summary(rows, envs, libs)
 
 
 if __name__ == "__main__":

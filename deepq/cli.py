@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from deepq.errors import DeepQError
@@ -24,13 +23,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"deepq: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _hyperparameter_help() -> str:
+def _hyperparameter_help(argv: list[str] | None = None) -> str:
+    """The hyperparameter table of `deepq train --help`: each key with the value a run given the same --env,
+    --preset, --config and key=value would use, and where that value comes from (code default, preset, ...)."""
     from deepq.config.schema import help_rows, preset_names
 
-    lines = ["hyperparameters (set with key=value, e.g. learner.lr=0.001 network.hidden_sizes=128,128):", ""]
+    values, sources, title = _help_values(argv or [])
+    lines = [f"hyperparameters{title} (set with key=value, e.g. learner.lr=0.001 network.hidden_sizes=128,128):",
+             ""]
     for key, default, text in help_rows():
         wrapped = textwrap.wrap(text, 70) or [""]
-        lines.append(f"  {key:<30} {('= ' + default) if default else '= (empty)'}")
+        shown = values.get(key, default)
+        lines.append(f"  {key:<30} {('= ' + shown) if shown else '= (empty)'}"
+                     + (f"  [{sources[key]}]" if key in sources else ""))
         lines.extend(f"      {w}" for w in wrapped)
     lines += ["", "units: 'env steps' count transitions summed over all vector envs; 'gradient steps' count "
               "optimizer updates.", "", f"presets: {', '.join(preset_names())}",
@@ -38,28 +43,62 @@ def _hyperparameter_help() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _help_values(argv: list[str]) -> tuple[dict[str, str], dict[str, str], str]:
+    """({key: value as text}, {key: source}, title) for the config `deepq train ARGV` would resolve; the code
+    defaults alone when ARGV cannot be resolved (the error shows when the command runs without --help)."""
+    from deepq.config.schema import parse_override
+    from deepq.config.sources import resolve_with_sources
+
+    pre = argparse.ArgumentParser(add_help=False)
+    for flag in ("--env", "--preset", "--config", "--seed"):
+        pre.add_argument(flag)
+    known, rest = pre.parse_known_args(argv)
+    try:
+        overrides = dict(parse_override(o) for o in rest if "=" in o and not o.startswith("-"))
+        cfg, sources = resolve_with_sources(env_id=known.env, preset=known.preset, config_file=known.config,
+                                            overrides=overrides, seed=int(known.seed) if known.seed else None)
+    except (DeepQError, ValueError):
+        return {}, {}, ""
+    from deepq.config.sources import leaf_values
+
+    values = {k: ",".join(map(str, v)) if isinstance(v, list) else ("" if v is None else str(v))
+              for k, v in leaf_values(cfg).items()}
+    return values, sources, f" for {cfg.env.id}: the value this run would use [and where it comes from]"
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `deepq` parser; `argv` only shapes `deepq train --help` (the values for its --env, --preset ...)."""
     parser = _Parser(prog="deepq", description="Deep Q-Networks for Gymnasium tasks with discrete actions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     tr = sub.add_parser("train", help="train an agent", formatter_class=argparse.RawDescriptionHelpFormatter,
-                        description="Train a DQN agent and write a run directory.", epilog=_hyperparameter_help())
+                        description="Train a DQN agent and write a run directory.",
+                        epilog=_hyperparameter_help(argv) if _asks_train_help(argv) else None)
     tr.add_argument("--env", help="Gymnasium environment id (default: the config's, CartPole-v1)")
     tr.add_argument("--seed", type=int, help="random seed (default: the config's, 0)")
     tr.add_argument("--seeds", help="train several seeds concurrently, e.g. 0-9 or 0,3,5: one worker process per "
                                     "core, RUN/seed-N each, plus RUN/summary.csv and RUN/curve.png")
     tr.add_argument("--workers", type=int, help="with --seeds: seeds trained at a time (default: one per core)")
-    tr.add_argument("--run-dir", help="where to write config, metrics, checkpoints (default: runs/ENV-sSEED-TIME)")
+    tr.add_argument("--run-dir", help="where to write config, metrics, checkpoints (default: runs/ENV_N, numbered "
+                                      "one past the largest N there)")
     tr.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its latest checkpoint, exactly "
                                                     "where it stopped (its config.yaml; key=value may only raise "
                                                     "train.total_steps or change log.*)")
     tr.add_argument("--config", help="YAML file with hyperparameters (a run's config.yaml works too)")
     tr.add_argument("--preset", help="named preset from deepq/config/presets (default: the tuned one for --env)")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
+    tr.add_argument("--env-kwargs", metavar="JSON", help="keyword arguments for gym.make or the env factory, e.g. "
+                                                         "'{\"size\": 7}' (the same as env.kwargs.size=7)")
+    tr.add_argument("--overwrite", action="store_true", help="replace the run (or seeds) in --run-dir, unless a "
+                                                             "live process trains it")
+    tr.add_argument("--print-config", action="store_true", help="print the fully resolved config this run would "
+                                                                "use (YAML) and exit without training")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="hyperparameter overrides (listed below)")
 
     ev = sub.add_parser("evaluate", help="greedy evaluation of a trained run (or the random baseline)")
-    ev.add_argument("run", nargs="?", help="run directory written by `deepq train`")
+    ev.add_argument("run", nargs="?", help="run directory written by `deepq train` (or by --seeds: every seed)")
+    ev.add_argument("--seeds", metavar="SPEC", help="with a directory written by --seeds: only these training seeds "
+                                                    "(e.g. 3 or 0-2)")
     ev.add_argument("--episodes", type=int, default=100, help="number of episodes (default 100)")
     ev.add_argument("--seed", type=int, default=1000, help="episode i is reset with seed SEED+i (default 1000)")
     ev.add_argument("--random", action="store_true", help="evaluate the uniform-random policy instead")
@@ -67,14 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     pl = sub.add_parser("plot", help="learning curves of runs (seeds of one config as a mean with a 95%% band)")
-    pl.add_argument("runs", nargs="+", metavar="run", help="run directories written by `deepq train`")
+    pl.add_argument("runs", nargs="+", metavar="run", help="run directories written by `deepq train` (a "
+                                                           "directory written by --seeds counts as its seeds)")
+    pl.add_argument("--seeds", metavar="SPEC", help="with directories written by --seeds: only these training seeds")
+    pl.add_argument("--aggregate", metavar="FILE", help="also draw the aggregate figure: interquartile mean of the "
+                                                        "greedy evaluations over seeds and of the final scores, "
+                                                        "with 95%% stratified-bootstrap intervals")
     pl.add_argument("--out", default="curve.png", help="image file to write (.png, .pdf or .svg; default curve.png)")
     pl.add_argument("--smooth", type=int, default=20, help="training return: trailing mean over N episodes "
                                                            "(default 20; 1 = raw)")
     pl.add_argument("--panels", default="", help="extra panels below the return, comma-separated: loss,q,epsilon")
 
     pv = sub.add_parser("play", help="record greedy episodes of a trained run as MP4 or GIF")
-    pv.add_argument("run", help="run directory written by `deepq train`")
+    pv.add_argument("run", help="run directory written by `deepq train` (or by --seeds: each seed plays in turn)")
+    pv.add_argument("--seeds", metavar="SPEC", help="with a directory written by --seeds: only these training seeds")
     pv.add_argument("--video", required=True, help="output file, .mp4 or .gif")
     pv.add_argument("--episodes", type=int, default=1, help="number of episodes (default 1)")
     pv.add_argument("--seed", type=int, default=1000, help="episode i is reset with seed SEED+i (default 1000)")
@@ -104,22 +149,97 @@ def cmd_train(args: argparse.Namespace) -> int:
     from deepq.train import train
 
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.env_kwargs is not None:  # first, so that env.kwargs.KEY=VALUE overrides can refine it
+        overrides = {"env.kwargs": _env_kwargs(args.env_kwargs), **overrides}
     if args.resume is not None:
         return _resume(args, overrides)
     cfg = resolve(env_id=args.env, preset=args.preset, config_file=args.config, overrides=overrides,
                   seed=args.seed)
+    if args.print_config:
+        return _print_config(cfg)
     if args.seeds is not None:
         return _train_seeds(args, cfg)
-    run_dir = args.run_dir or f"runs/{cfg.env.id}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    agent = train(cfg, run_dir, quiet=args.quiet)
+    run_dir = _run_dir_for(args, cfg)
+    with _numbered(args, run_dir) as announce:
+        agent = train(cfg, run_dir, quiet=args.quiet, overwrite=args.overwrite, callbacks=announce)
     return _report(cfg, agent, run_dir)
+
+
+def _env_kwargs(text: str) -> dict:
+    """--env-kwargs: a JSON (or YAML) mapping, or a one-line error."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise DeepQError(f"--env-kwargs {text!r} is not a mapping; write e.g. --env-kwargs '{{\"size\": 7}}'")
+    return value
+
+
+def _run_dir_for(args: argparse.Namespace, cfg) -> str:
+    """--run-dir, or a new numbered runs/ENV_N (printed, so the user knows where the run goes)."""
+    if args.run_dir:
+        return args.run_dir
+    if args.overwrite:
+        raise DeepQError("--overwrite replaces the run in --run-dir; give --run-dir DIR")
+    from deepq.run.runs import numbered_run_dir
+
+    return str(numbered_run_dir(cfg.env.id.rpartition(":")[2]))
+
+
+class _numbered:
+    """Around training into a numbered run directory (none given): says where the run goes as soon as it trains
+    (bad input stays a one-line error), and removes the directory again if nothing was trained in it (a bad env
+    id, a refused config), so that a typo does not use up a number."""
+
+    def __init__(self, args: argparse.Namespace, run_dir: str) -> None:
+        self.path = None if args.run_dir else Path(run_dir)
+        self.root_was_empty = self.path is not None and len(list(self.path.parent.iterdir())) == 1
+
+    def __enter__(self) -> list:
+        from deepq.run.callbacks import Callback
+
+        path = self.path
+
+        class Announce(Callback):
+            said = False
+
+            def _say(self) -> None:
+                if not self.said:
+                    self.said = True
+                    print(f"deepq: run directory {path}", file=sys.stderr, flush=True)
+
+            def on_episode(self, *args, **kwargs) -> None:
+                self._say()
+
+            def on_eval(self, *args, **kwargs) -> None:
+                self._say()
+
+        return [] if path is None else [Announce()]
+
+    def __exit__(self, kind, *_) -> None:
+        from deepq.run.runs import CONFIG
+
+        if kind is not None and self.path is not None and self.path.is_dir() and not (self.path / CONFIG).exists() \
+                and not any(self.path.glob(f"*/{CONFIG}")):
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+            if self.root_was_empty:
+                try:
+                    self.path.parent.rmdir()  # runs/, made for this run alone
+                except OSError:
+                    pass
 
 
 def _resume(args: argparse.Namespace, overrides: dict) -> int:
     from deepq.run.resuming import config_for_resume
     from deepq.train import train
 
-    for flag, value in (("--config", args.config), ("--preset", args.preset), ("--seeds", args.seeds)):
+    for flag, value in (("--config", args.config), ("--preset", args.preset), ("--seeds", args.seeds),
+                        ("--overwrite", args.overwrite or None)):
         if value is not None:
             raise DeepQError(f"--resume continues the run as its config.yaml says; drop {flag}")
     if args.run_dir is not None and Path(args.run_dir) != Path(args.resume):
@@ -128,7 +248,23 @@ def _resume(args: argparse.Namespace, overrides: dict) -> int:
         if value is not None:
             overrides[key] = value
     cfg = config_for_resume(args.resume, overrides)
+    if args.print_config:
+        return _print_config(cfg)
     return _report(cfg, train(cfg, args.resume, quiet=args.quiet, resume=True), args.resume)
+
+
+def _print_config(cfg) -> int:
+    """`deepq train ... --print-config`: the resolved config as YAML (a valid --config), the env checked."""
+    import yaml
+
+    from deepq.envs.make import env_spec
+
+    from deepq.envs.source import factory_of
+
+    if factory_of(cfg.env.id) is None:  # a factory (module:function) was found by importing it
+        env_spec(cfg.env.id)  # an unknown id, or a missing extra, is the same one-line error as training would give
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    return 0
 
 
 def _report(cfg, agent, run_dir) -> int:
@@ -149,16 +285,19 @@ def _train_seeds(args: argparse.Namespace, cfg) -> int:
     if args.seed is not None:
         raise DeepQError("give --seed N for one run or --seeds SPEC for several, not both")
     seeds = parse_seeds(args.seeds)
-    run_dir = args.run_dir or f"runs/{cfg.env.id}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = _run_dir_for(args, cfg)
 
     def progress(row, done: int, total: int) -> None:
         if not args.quiet:
             what = row.error if row.error else f"{row.status}, final score {row.final_mean:.1f}"
             print(f"[{done}/{total}] seed {row.seed}: {what}", file=sys.stderr, flush=True)
 
-    table = train_seeds(cfg, seeds, run_dir, workers=args.workers, on_row=progress)
+    if not args.run_dir:
+        print(f"deepq: run directory {run_dir}", file=sys.stderr, flush=True)
+    with _numbered(args, run_dir):
+        table = train_seeds(cfg, seeds, run_dir, workers=args.workers, on_row=progress, overwrite=args.overwrite)
     print(table.format())
-    print(f"run directory: {run_dir}  (summary.csv, aggregate.json, curve.png, seed-N/)")
+    print(f"run directory: {run_dir}  (summary.csv, aggregate.json, curve.png, aggregate.png, seed-N/)")
     return 0
 
 
@@ -171,14 +310,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.random:
         if not args.env:
             raise DeepQError("--random needs --env ID (the environment to play randomly)")
-        env_spec(args.env)
+        from deepq.envs.source import factory_of
+
+        if factory_of(args.env) is None:  # a factory (module:function) was found by importing it
+            env_spec(args.env)
         result = random_baseline(args.env, args.episodes, args.seed)
         label = f"random policy on {args.env}"
     else:
         if not args.run:
             raise DeepQError("give a run directory (deepq evaluate runs/NAME) or --random --env ID")
-        result = evaluate(Path(args.run), episodes=args.episodes, seed=args.seed, env_id=args.env)
-        label = f"greedy policy of {args.run}"
+        run_dirs = _runs(args.run, args.seeds)
+        if len(run_dirs) > 1:
+            return _evaluate_seeds(args, run_dirs)
+        result = evaluate(run_dirs[0], episodes=args.episodes, seed=args.seed, env_id=args.env)
+        label = f"greedy policy of {run_dirs[0]}"
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
@@ -186,20 +331,60 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(run: str, seeds: str | None) -> list[Path]:
+    """A run directory, the seeds of a --seeds directory (all, or those --seeds names), or an agent's file."""
+    from deepq.experiments.multiseed import parse_seeds
+    from deepq.run.runs import expand_runs
+
+    if Path(run).is_file():  # an agent saved in one file (agent.save, or a run's checkpoints/*.safetensors)
+        if seeds is not None:
+            raise DeepQError(f"{run} is one agent's file, not a directory of seeds; drop --seeds")
+        return [Path(run)]
+    return expand_runs(Path(run), None if seeds is None else parse_seeds(seeds))
+
+
+def _evaluate_seeds(args: argparse.Namespace, run_dirs: list[Path]) -> int:
+    """`deepq evaluate` on several seeds: one line (or JSON object) per seed, then their mean and IQM."""
+    from deepq.evaluation.evaluate import evaluate
+    from deepq.experiments import stats
+
+    results = {}
+    for run_dir in run_dirs:
+        results[run_dir] = evaluate(run_dir, episodes=args.episodes, seed=args.seed, env_id=args.env)
+        if not args.json:
+            print(f"greedy policy of {run_dir}: {results[run_dir].summary()}")
+    means = [r.mean for r in results.values()]
+    ci = stats.mean_ci(means)
+    if args.json:
+        print(json.dumps({"runs": {str(k): v.to_dict() for k, v in results.items()}, "mean": ci.mean,
+                          "iqm": stats.iqm(means), "ci95": [ci.low, ci.high]}))
+    else:
+        interval = f", 95% CI [{ci.low:.1f}, {ci.high:.1f}] (Student t)" if ci.n > 1 else ""
+        print(f"{len(means)} seeds (episode seeds {args.seed}-{args.seed + args.episodes - 1}): mean of the seeds' "
+              f"means {ci.mean:.2f}{interval}, IQM {stats.iqm(means):.2f}")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from deepq.viz.plots import plot_runs
 
     panels = [p.strip() for p in args.panels.split(",") if p.strip()]
-    out = plot_runs(args.runs, args.out, smooth=args.smooth, panels=panels)
+    run_dirs = [d for run in args.runs for d in _runs(run, args.seeds)]
+    out = plot_runs(run_dirs, args.out, smooth=args.smooth, panels=panels)
     print(f"wrote {out}")
+    if args.aggregate:
+        from deepq.viz.plots import plot_aggregate
+
+        print(f"wrote {plot_aggregate(run_dirs, args.aggregate)}")
     return 0
 
 
 def cmd_play(args: argparse.Namespace) -> int:
     from deepq.viz.video import record
 
-    rec = record(Path(args.run), args.video, episodes=args.episodes, seed=args.seed, fps=args.fps,
-                 every=args.every, scale=args.scale)
+    run_dirs = _runs(args.run, args.seeds)
+    rec = record(run_dirs if len(run_dirs) > 1 else run_dirs[0], args.video, episodes=args.episodes,
+                 seed=args.seed, fps=args.fps, every=args.every, scale=args.scale)
     episodes = "1 greedy episode, seed" if args.episodes == 1 else f"{args.episodes} greedy episodes, seeds"
     last = f"-{args.seed + args.episodes - 1}" if args.episodes > 1 else ""
     print(f"wrote {rec.path}: {episodes} {args.seed}{last}, {rec.frames} frames at {rec.fps:g} fps")
@@ -235,8 +420,17 @@ def cmd_presets(_: argparse.Namespace) -> int:
     return 0
 
 
+def _asks_train_help(argv: list[str] | None) -> bool:
+    argv = sys.argv[1:] if argv is None else argv
+    return bool(argv) and argv[0] == "train" and ("-h" in argv or "--help" in argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    from deepq.run import runs
+
+    wording, runs.WORDING = runs.WORDING, "cli"  # refusals name the command line's flags, not Python's
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "play": cmd_play,
                "sweep": cmd_sweep, "presets": cmd_presets}[args.command]
     try:
@@ -250,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepq: interrupted", file=sys.stderr)
         return 130
+    finally:
+        runs.WORDING = wording  # main() called from Python (a test, a notebook) leaves Python's wording
 
 
 if __name__ == "__main__":

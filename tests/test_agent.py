@@ -9,8 +9,8 @@ from deepq.data.replay import Batch
 
 def fixed_agent(q_row, **overrides):
     """An agent whose network returns the same Q-values for every observation."""
-    cfg = Config().replace(**overrides)
-    agent = DQNAgent(obs_dim=3, n_actions=len(q_row), cfg=cfg)
+    cfg = Config().replace(**{"network.dueling": False, **overrides})
+    agent = DQNAgent(observation=3, n_actions=len(q_row), cfg=cfg)
     with torch.no_grad():
         for p in agent.online.parameters():
             p.zero_()
@@ -46,7 +46,8 @@ def make_batch(n=4):
 
 
 def test_hard_target_sync_every_interval():
-    cfg = Config().replace(**{"target.kind": "hard", "target.update_interval": 3, "learner.lr": 0.1})
+    cfg = Config().replace(**{"network.dueling": False, "target.kind": "hard", "target.update_interval": 3,
+                              "learner.lr": 0.1})
     agent = DQNAgent(3, 2, cfg)
     before = agent.target.head.weight.clone()
     for step in range(1, 7):
@@ -58,7 +59,8 @@ def test_hard_target_sync_every_interval():
 
 
 def test_soft_target_moves_by_tau_each_step():
-    cfg = Config().replace(**{"target.kind": "soft", "target.tau": 0.5, "learner.lr": 0.1})
+    cfg = Config().replace(**{"network.dueling": False, "target.kind": "soft", "target.tau": 0.5,
+                              "learner.lr": 0.1})
     agent = DQNAgent(3, 2, cfg)
     target_before = agent.target.head.bias.clone()
     agent.update(make_batch())
@@ -66,10 +68,16 @@ def test_soft_target_moves_by_tau_each_step():
     assert torch.allclose(agent.target.head.bias, expected)
 
 
-def test_no_target_network_bootstraps_from_online():
-    agent = DQNAgent(3, 2, Config().replace(**{"target.kind": "none"}))
+@pytest.mark.parametrize("backend", ["flat", "autograd"])
+def test_no_target_network_bootstraps_from_online(backend):
+    # Q(s, .) = (0, 2) for every s (fixed network): y = r + 0.99 * max_a' Q_online(s', a') = 1 + 0.99 * 2 = 2.98,
+    # so the TD error q(s, a) - y is 0 - 2.98 for action 0 and 2 - 2.98 for action 1.
+    agent = fixed_agent([0.0, 2.0], **{"target.kind": "none", "learner.backend": backend})
     assert agent.target is None
-    agent.update(make_batch())
+    batch = make_batch()
+    td_error = agent.update(batch)
+    expected = np.where(batch.action == 0, -2.98, 2.0 - 2.98)
+    assert np.allclose(td_error.numpy(), expected, atol=1e-6)
     assert agent.grad_steps == 1
 
 

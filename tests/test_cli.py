@@ -7,8 +7,13 @@ import sys
 
 import pytest
 
-TINY = ["train.total_steps=600", "train.learning_starts=200", "eval.interval=300", "eval.episodes=2",
-        "log.tensorboard=false"]
+from tiny import tiny_cli
+
+pytestmark = pytest.mark.slow  # real training runs or processes; the unit tier skips them
+
+# A shorter budget than the shared one, with the schema's defaults for stopping, progress output and curve.png.
+TINY = tiny_cli(**{"train.total_steps": 600, "eval.interval": 300, "eval.episodes": 2, "eval.stop_when_solved": True,
+                   "log.progress": True, "log.plot": True})
 
 
 def deepq(*args, cwd=None):
@@ -55,7 +60,7 @@ def _unwritable(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["train", "--env", "CartPole-v7"], "not a registered Gymnasium environment; did you mean CartPole-v1"),
     (["train", "--env", "Pendulum-v1"], "DQN needs a Discrete action space"),
-    (["train", "--env", "FrozenLake-v1"], "needs a flat Box observation"),
+    (["train", "--env", "FrozenLake-v1"], "needs a Box observation"),
     (["train", "learner.lr=-1"], "learner.lr: must be > 0"),
     (["train", "learner.gamma=2"], r"learner.gamma: must be in [0, 1]"),
     (["train", "replay.batch_size=999999999"], "larger than replay.capacity"),

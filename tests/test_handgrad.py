@@ -1,18 +1,16 @@
-"""The hand-written backward pass (deepq.handgrad, deepq.learner) against torch.autograd on the same networks."""
+"""The fast path's parts (deepq.fast): flat weights, batched seeds, clipping and Adam. Its gradients against autograd's
+are checked by training both back-ends side by side (tests/test_learners.py)."""
 
 import copy
-import itertools
 
 import pytest
 import torch
 
 from deepq.fast.adam import FlatAdam
 from deepq.config.schema import Config
-from deepq.fast.handgrad import FlatMLP, clip_grad_norm, dueling_matrix, layer_groups
+from deepq.fast.handgrad import FlatMLP, clip_grad_norm, dueling_matrix
 from deepq.fast.learner import Learner
-from deepq.algo.losses import q_regularizer, td_loss
-from deepq.nets.networks import build_q_network
-from deepq.algo.targets import double_q_target, td_target
+from deepq.nets.build import build_q_network
 
 OBS, ACTIONS, BATCH = 3, 4, 16
 
@@ -24,56 +22,6 @@ def batch_tensors(seed, weights=False):
                done=(torch.rand(BATCH, generator=g) < 0.3).float(), discount=torch.full((BATCH,), 0.97))
     out["weights"] = torch.rand(BATCH, generator=g) if weights else None
     return out
-
-
-def autograd_reference(net, target_net, cfg, b):
-    """The loss of deepq.learner written the plain autograd way; returns the flat gradient in the layout order."""
-    net.zero_grad()
-    q_BA = net(b["obs"])
-    with torch.no_grad():
-        next_online = net(b["next_obs"])
-        next_target = target_net(b["next_obs"]) if target_net is not None else next_online
-        if cfg.learner.double:
-            y = double_q_target(b["reward"], b["done"], b["discount"], next_online, next_target)
-        else:
-            y = td_target(b["reward"], b["done"], b["discount"], next_target)
-    q_taken = q_BA.gather(1, b["action"].unsqueeze(1)).squeeze(1)
-    loss, _ = td_loss(q_taken, y, cfg.learner.loss, cfg.learner.huber_delta, b["weights"])
-    loss = loss + q_regularizer(q_taken, cfg.learner.q_regularization)
-    loss.backward()
-    parts = []
-    for group in layer_groups(net):
-        parts += [torch.cat([m.weight.grad for m in group]).reshape(-1), torch.cat([m.bias.grad for m in group])]
-    return torch.cat(parts), loss.detach()
-
-
-VARIANTS = list(itertools.product(["relu", "tanh", "elu", "gelu", "silu"], [False, True], [False, True],
-                                  ["soft", "none"], ["huber", "mse"]))
-
-
-@pytest.mark.parametrize("activation, dueling, double, target, loss", VARIANTS)
-def test_gradient_equals_autograd(activation, dueling, double, target, loss):
-    torch.manual_seed(0)
-    cfg = Config().replace(**{
-        "network.activation": activation, "network.dueling": dueling, "network.hidden_sizes": (8, 6),
-        "learner.double": double, "target.kind": target, "learner.loss": loss, "learner.max_grad_norm": 0.0,
-        "learner.q_regularization": 0.1 if loss == "mse" else 0.0, "learner.huber_delta": 0.5})
-    net = build_q_network(OBS, ACTIONS, cfg.network)
-    with torch.no_grad():  # a target that differs from the online network, so that double/target choices matter
-        target_net = copy.deepcopy(net)
-        for p in target_net.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    reference = copy.deepcopy(net)
-    learner = Learner([net], ACTIONS, cfg, torch.device("cpu"))
-    if learner.target is not None:
-        learner.target.flat_SP.copy_(FlatMLP([copy.deepcopy(target_net)], activation, dueling, ACTIONS,
-                                             torch.device("cpu")).flat_SP)
-    b = batch_tensors(1, weights=(loss == "huber"))
-    expected_grad, expected_loss = autograd_reference(reference, target_net if target != "none" else None, cfg, b)
-    args = [b[k].unsqueeze(0) for k in ("obs", "action", "reward", "next_obs", "done", "discount")]
-    _, loss_S, _ = learner.step(*args, None if b["weights"] is None else b["weights"].unsqueeze(0))
-    assert torch.allclose(learner.params_SP.grad[0], expected_grad, rtol=1e-5, atol=1e-6)
-    assert loss_S.item() == pytest.approx(expected_loss.item(), rel=1e-5)
 
 
 def test_seeds_batched_equal_seeds_alone():

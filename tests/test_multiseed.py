@@ -13,13 +13,15 @@ import pytest
 import yaml
 
 import deepq
-from deepq.config.schema import parse_override, resolve
 from deepq.errors import DeepQError
 from deepq.experiments.multiseed import parse_seeds, train_seeds
+from tiny import tiny_cfg, tiny_cli
+
+pytestmark = pytest.mark.slow  # real training runs or processes; the unit tier skips them
 
 TESTS = Path(__file__).parent
-TINY = ["train.total_steps=1500", "train.learning_starts=200", "eval.interval=500", "eval.episodes=3",
-        "log.tensorboard=false", "log.plot=false"]
+DEFAULTS = {"eval.stop_when_solved": True, "log.progress": True}  # these runs keep the schema's defaults for both
+TINY = tiny_cli(**DEFAULTS)
 
 
 def deepq_cli(*args, **kwargs):
@@ -75,7 +77,7 @@ def test_seeds_write_one_run_per_seed_and_a_consistent_table(tmp_path):
 
 def test_a_worker_that_trains_seed_after_seed_gives_each_seed_its_own_result(tmp_path):
     # One worker trains seed 3 after seed 0 in the same process; seed 3 alone in a fresh worker must match it.
-    cfg = resolve(env_id="CartPole-v1", overrides=dict(parse_override(o) for o in TINY))
+    cfg = tiny_cfg(seed=None, **DEFAULTS)
     train_seeds(cfg, [0, 3], tmp_path / "both", workers=1)
     train_seeds(cfg, [3], tmp_path / "alone", workers=1)
     timeless = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]  # noqa: E731

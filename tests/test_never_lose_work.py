@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepq.run.checkpoint import load_checkpoint
+from deepq.checkpoint import load_checkpoint
+from tiny import tiny_cli
+
+pytestmark = pytest.mark.slow  # real training runs or processes; the unit tier skips them
 
 BASE = ["--quiet", "log.tensorboard=false", "log.plot=false", "eval.episodes=2", "eval.stop_when_solved=false"]
 LONG = [*BASE, "train.total_steps=10000000"]
-TINY = [*BASE, "train.total_steps=1200", "train.learning_starts=200", "eval.interval=400",
-        "log.checkpoint_interval=500"]
+TINY = ["--quiet", *tiny_cli(**{"train.total_steps": 1200, "eval.interval": 400, "eval.episodes": 2,
+                                 "log.checkpoint_interval": 500, "log.progress": True})]  # checkpoints along the way
 
 
 def cli(*args) -> list[str]:

@@ -31,7 +31,7 @@ def test_literal_lists_termination_then_truncation():
              (5, 1, 0, 10, False, False, False),  # reset step: ignored
              (10, 0, 1, 11, False, False, True), (11, 1, 1, 12, False, False, True),
              (12, 0, 1, 13, False, False, True), (13, 1, 1, 14, False, True, True)]
-    rows = run_folder(NStepFolder(3, 0.5, num_envs=1, obs_dim=1), steps)
+    rows = run_folder(NStepFolder(3, 0.5, num_envs=1, obs_shape=1), steps)
     assert rows == [
         # (obs, action, n-step return, bootstrap obs, done, discount)
         (0.0, 0, 1 + 0.5 * 2 + 0.25 * 3, 3.0, False, 0.125),   # full window: 2.75
@@ -50,7 +50,7 @@ def test_episode_shorter_than_n():
     # n = 4, gamma = 0.5: a 2-step episode that terminates emits 2 transitions, both done
     steps = [(0, 0, 1, 1, False, False, True), (1, 0, 1, 2, True, False, True), (2, 0, 0, 7, False, False, False),
              (7, 1, 2, 8, False, True, True)]  # a 1-step episode cut by the time limit
-    rows = run_folder(NStepFolder(4, 0.5, num_envs=1, obs_dim=1), steps)
+    rows = run_folder(NStepFolder(4, 0.5, num_envs=1, obs_shape=1), steps)
     assert rows == [(0.0, 0, 1.5, 2.0, True, 0.25), (1.0, 0, 1.0, 2.0, True, 0.5),
                     (7.0, 1, 2.0, 8.0, False, 0.5)]
 
@@ -100,7 +100,7 @@ def test_vectorised_folder_matches_reference_loop(n):
     rng = np.random.default_rng(n)
     num_envs, gamma = 4, 0.9
     stream = random_vector_stream(num_envs, 300, rng)
-    folder = NStepFolder(n, gamma, num_envs, obs_dim=1)
+    folder = NStepFolder(n, gamma, num_envs, obs_shape=1)
     got = []
     for obs, action, reward, next_obs, term, trunc, real in stream:
         out = folder.fold(obs[:, None], action, reward, next_obs[:, None], term, trunc, real)
@@ -124,7 +124,7 @@ def test_vectorised_folder_matches_reference_loop(n):
 def test_folder_emits_each_sub_env_in_time_order():
     rng = np.random.default_rng(7)
     stream = random_vector_stream(3, 100, rng)
-    folder = NStepFolder(3, 0.9, 3, obs_dim=1)
+    folder = NStepFolder(3, 0.9, 3, obs_shape=1)
     per_env = {0: [], 1: [], 2: []}
     for obs, action, reward, next_obs, term, trunc, real in stream:
         out = folder.fold(obs[:, None], action, reward, next_obs[:, None], term, trunc, real)

@@ -15,27 +15,22 @@ from PIL import Image  # noqa: E402
 import deepq  # noqa: E402
 from deepq.viz import plots  # noqa: E402
 from deepq.run.callbacks import Callback  # noqa: E402
+from deepq.evaluation.solved import solve_threshold  # noqa: E402
 from deepq.config.schema import resolve  # noqa: E402
 from deepq.errors import DeepQError  # noqa: E402
+from tiny import tiny_cfg  # noqa: E402
 
 PRESET_LR = resolve(env_id="CartPole-v1").learner.lr  # the runs below differ from the preset only in lr
-PRESET_THRESHOLD = resolve(env_id="CartPole-v1").eval.threshold  # the preset stops at 485, not the env's 475
-
-TINY = {"train.total_steps": 1500, "train.learning_starts": 200, "eval.interval": 500, "eval.episodes": 3,
-        "eval.stop_when_solved": False, "log.tensorboard": False, "log.progress": False, "log.plot": False}
-
-
-def tiny_cfg(seed=0, **overrides):
-    return resolve(env_id="CartPole-v1", overrides={**TINY, **overrides}, seed=seed)
+PRESET_THRESHOLD = solve_threshold(resolve(env_id="CartPole-v1"))  # the env's 475 (the preset confirms, with no threshold of its own)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two seeds of config A (the second cut short, as by Ctrl-C) and one run of config B (another lr)."""
     root = tmp_path_factory.mktemp("runs")
-    deepq.train(tiny_cfg(0), root / "a0", quiet=True)
-    deepq.train(tiny_cfg(1), root / "a1", quiet=True)
-    deepq.train(tiny_cfg(0, **{"learner.lr": 1e-3}), root / "b0", quiet=True)
+    deepq.train(tiny_cfg(seed=0), root / "a0", quiet=True)
+    deepq.train(tiny_cfg(seed=1), root / "a1", quiet=True)
+    deepq.train(tiny_cfg(seed=0, **{"learner.lr": 1e-3}), root / "b0", quiet=True)
     metrics = root / "a1" / "metrics.csv"
     lines = metrics.read_text().splitlines(keepends=True)
     metrics.write_text("".join(lines[: len(lines) // 2]))
@@ -63,6 +58,7 @@ def test_mean_and_band_by_hand():
     assert n1.tolist() == [1, 0] and np.isnan(low1).all()  # one run: no band; past its end: nothing
 
 
+@pytest.mark.slow
 def test_seeds_group_and_configs_get_labels(runs):
     curves = plots.load_runs([runs / "a0", runs / "b0", runs / "a1", runs / "a0"])  # a0 twice counts once
     groups = plots.group_by_config(curves)
@@ -74,6 +70,7 @@ def test_seeds_group_and_configs_get_labels(runs):
     assert a0.threshold == PRESET_THRESHOLD and a0.env_id == "CartPole-v1"
 
 
+@pytest.mark.slow
 def test_plot_runs_writes_a_png_with_band_legend_and_references(runs, tmp_path):
     out = plots.plot_runs([runs / "a0", runs / "a1", runs / "b0"], tmp_path / "sub" / "curve.png",
                           smooth=5, panels=("loss", "q", "epsilon"))
@@ -84,7 +81,8 @@ def test_plot_runs_writes_a_png_with_band_legend_and_references(runs, tmp_path):
     fig = plots.curve_figure(plots.load_runs([runs / "a0", runs / "a1", runs / "b0"]), smooth=5, panels=("loss",))
     top = fig.axes[0]
     labels = [t.get_text() for t in top.get_legend().get_texts()]
-    assert labels[0] == f"learner.lr={PRESET_LR} (mean of 2 runs, 95% CI)" and labels[1] == "learner.lr=0.001"
+    assert labels[0] == f"learner.lr={PRESET_LR}: greedy evaluation, mean of 2 runs (95% CI)"
+    assert labels[1] == "learner.lr=0.001"
     assert f"solved: {PRESET_THRESHOLD:g}" in labels
     random_label = next(label for label in labels if label.startswith("random policy: "))
     assert 15 < float(random_label.split(": ")[1]) < 35  # CartPole's random policy lasts ~22 steps
@@ -93,6 +91,7 @@ def test_plot_runs_writes_a_png_with_band_legend_and_references(runs, tmp_path):
     assert lo < 20 and hi > PRESET_THRESHOLD  # the reference lines are in view
 
 
+@pytest.mark.slow
 def test_plot_bad_input_is_one_line(runs, tmp_path):
     with pytest.raises(DeepQError, match="unknown panel 'foo'; choose from loss, q, epsilon"):
         plots.plot_runs([runs / "a0"], tmp_path / "x.png", panels=("foo",))
@@ -101,11 +100,12 @@ def test_plot_bad_input_is_one_line(runs, tmp_path):
     with pytest.raises(DeepQError, match="not a deepq run directory"):
         plots.plot_runs([tmp_path], tmp_path / "x.png")
     empty = tmp_path / "empty"
-    deepq.train(tiny_cfg(0, **{"train.total_steps": 5, "train.learning_starts": 1}), empty, quiet=True)
+    deepq.train(tiny_cfg(seed=0, **{"train.total_steps": 5, "train.learning_starts": 1}), empty, quiet=True)
     with pytest.raises(DeepQError, match="no finished training episode yet"):
         plots.plot_runs([empty], tmp_path / "x.png")
 
 
+@pytest.mark.slow
 def test_cli_plot(runs, tmp_path):
     out = tmp_path / "cli.png"
     done = subprocess.run([sys.executable, "-m", "deepq.cli", "plot", str(runs / "a0"), str(runs / "b0"),
@@ -117,12 +117,13 @@ def test_cli_plot(runs, tmp_path):
         assert image.size == (800, 650)
 
 
+@pytest.mark.slow
 def test_every_run_draws_its_curve(tmp_path):
-    agent = deepq.train(tiny_cfg(0, **{"log.plot": True}), tmp_path / "run", quiet=True)
+    agent = deepq.train(tiny_cfg(seed=0, **{"log.plot": True}), tmp_path / "run", quiet=True)
     with Image.open(tmp_path / "run" / "curve.png") as image:
         assert image.size == (800, 1050)  # return + loss, mean Q and epsilon
     assert agent.result.episodes > 0
-    deepq.train(tiny_cfg(0), tmp_path / "off", quiet=True)  # log.plot=false
+    deepq.train(tiny_cfg(seed=0), tmp_path / "off", quiet=True)  # log.plot=false
     assert not (tmp_path / "off" / "curve.png").exists()
 
 
@@ -136,12 +137,35 @@ class _BlockCurve(Callback):
         (self.run_dir / "curve.png").mkdir(exist_ok=True)
 
 
+@pytest.mark.slow
 def test_a_failed_curve_costs_only_the_picture(tmp_path, capsys):
     run = tmp_path / "run"
-    agent = deepq.train(tiny_cfg(0, **{"log.plot": True}), run, quiet=True, callbacks=[_BlockCurve(run)])
+    agent = deepq.train(tiny_cfg(seed=0, **{"log.plot": True}), run, quiet=True, callbacks=[_BlockCurve(run)])
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"deepq: warning: could not draw {run / 'curve.png'}")
     assert agent.result.env_steps >= 1500
     assert (run / "checkpoints" / "final.safetensors").is_file() and (run / "summary.json").is_file()
     with open(run / "metrics.csv", newline="") as fh:
         assert sum(1 for row in csv.DictReader(fh) if row["kind"] == "episode") == agent.result.episodes
+
+
+@pytest.mark.slow
+def test_seeds_draw_the_greedy_evaluations_with_a_band_clipped_to_the_achievable_returns(runs, tmp_path):
+    """Issue 13: over seeds the signal is the greedy evaluation, drawn as a mean with a band (each seed faint);
+    the band of a mean of CartPole returns never leaves [0, 500]."""
+    curves = plots.load_runs([runs / "a0", runs / "a1"])
+    assert curves[0].bounds == (0.0, 500.0)
+    fig = plots.curve_figure(curves, smooth=5)
+    top = fig.axes[0]
+    (band,) = top.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() >= 0.0 and ys.max() <= 500.0
+    steps = plots.evaluation_grid([c.series[plots.EVAL][0] for c in curves])  # k-th evaluations matched
+    assert len(steps) == max(len(c.series[plots.EVAL][0]) for c in curves)
+    xs = band.get_paths()[0].vertices[:, 0]
+    assert set(np.round(xs)) <= set(np.round(steps))  # the band spans the evaluations, not the training return
+    faint = [line for line in top.get_lines() if line.get_alpha() == 0.25]
+    assert len(faint) == 2  # one faint line per seed
+    out = plots.plot_aggregate([runs / "a0", runs / "a1", runs / "b0"], tmp_path / "aggregate.png")
+    with Image.open(out) as image:
+        assert image.format == "PNG"

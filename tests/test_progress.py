@@ -1,4 +1,5 @@
 """Training progress: the tqdm bar on a real pseudo-terminal, plain lines otherwise, silence when quiet."""
+import pytest
 
 import fcntl
 import os
@@ -10,15 +11,13 @@ import sys
 import termios
 
 import deepq
-from deepq.config.schema import resolve
 from deepq.run.progress import Progress
+from tiny import tiny_cfg, tiny_cli
 
-TINY = ["train.total_steps=1500", "train.learning_starts=200", "eval.interval=500", "eval.episodes=3",
-        "eval.stop_when_solved=false", "log.tensorboard=false", "log.plot=false"]
+pytestmark = pytest.mark.slow  # real training runs or processes; the unit tier skips them
 
-
-def tiny_cfg():
-    return resolve(env_id="CartPole-v1", seed=0, overrides=dict(o.split("=") for o in TINY))
+PROGRESS = {"log.progress": True}  # the shared tiny config with its progress output on: what these tests read
+TINY = tiny_cli(**PROGRESS)
 
 
 def test_postfix_leaves_out_what_is_not_known_yet():
@@ -32,13 +31,13 @@ def test_postfix_leaves_out_what_is_not_known_yet():
 
 
 def test_plain_lines_when_not_a_terminal(capfd):
-    deepq.train(tiny_cfg(), quiet=False)
+    deepq.train(tiny_cfg(**PROGRESS), quiet=False)
     lines = capfd.readouterr().err.strip().splitlines()
     assert len(lines) == 3  # one per evaluation: 500, 1000, 1500 env steps
     for line in lines:
-        assert re.fullmatch(r"step +\d+ \| eval +[\d.]+ ± +[\d.]+ \(solved at 485\) \| sps \d+ \| eps [\d.]+ "
+        assert re.fullmatch(r"step +\d+ \| eval +[\d.]+ ± +[\d.]+ \(solved at 475\) \| sps \d+ \| eps [\d.]+ "
                             r"\| loss [\d.e-]+", line), line
-    deepq.train(tiny_cfg(), quiet=True)
+    deepq.train(tiny_cfg(**PROGRESS), quiet=True)
     assert capfd.readouterr().err == ""
 
 

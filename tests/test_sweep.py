@@ -23,10 +23,13 @@ from deepq.errors import DeepQError
 from deepq.experiments.multiseed import finished_summary
 from deepq.experiments.sweep import run_sweep
 from deepq.experiments.sweepfile import load_sweep
+from tiny import tiny_overrides
+
+pytestmark = pytest.mark.slow  # real training runs or processes; the unit tier skips them
 
 TESTS = Path(__file__).parent
-TINY = ("{train.total_steps: 1500, train.learning_starts: 200, eval.interval: 500, eval.episodes: 3, "
-        "log.tensorboard: false, log.plot: false}")
+# The shared tiny overrides as a YAML flow mapping (JSON is YAML), with the schema's defaults for these two.
+TINY = json.dumps(tiny_overrides(**{"eval.stop_when_solved": True, "log.progress": True}))
 
 
 def deepq_cli(*args, prelude=""):

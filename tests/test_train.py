@@ -8,11 +8,12 @@ import torch
 import yaml
 
 import deepq
-from deepq.run.checkpoint import load_checkpoint
+from deepq.checkpoint import load_checkpoint
 from deepq.config.schema import resolve
 from deepq.run.metrics import read_metrics
 
 
+@pytest.mark.slow
 def test_run_directory_describes_itself(tmp_path, tiny_cfg):
     run = tmp_path / "run"
     agent = deepq.train(tiny_cfg.replace(**{"log.tensorboard": True}), run, quiet=True)
@@ -31,6 +32,7 @@ def test_run_directory_describes_itself(tmp_path, tiny_cfg):
     assert summary["env_steps"] == agent.result.env_steps >= 1500
 
 
+@pytest.mark.slow
 def test_load_agent_gives_identical_greedy_actions(tmp_path, tiny_cfg):
     agent = deepq.train(tiny_cfg, tmp_path / "run", quiet=True)
     loaded = deepq.load_agent(tmp_path / "run")
@@ -39,6 +41,7 @@ def test_load_agent_gives_identical_greedy_actions(tmp_path, tiny_cfg):
     assert deepq.evaluate(agent, episodes=5, seed=7) == deepq.evaluate(tmp_path / "run", episodes=5, seed=7)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_bit_for_bit(tmp_path, tiny_cfg):
     deepq.train(tiny_cfg, tmp_path / "a", quiet=True)
     deepq.train(tiny_cfg, tmp_path / "b", quiet=True)
@@ -53,6 +56,7 @@ def test_same_seed_same_result_bit_for_bit(tmp_path, tiny_cfg):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_other_seed_differs(tmp_path, tiny_cfg):
     a = deepq.train(tiny_cfg, quiet=True)
     b = deepq.train(tiny_cfg.replace(seed=1), quiet=True)
@@ -61,6 +65,7 @@ def test_other_seed_differs(tmp_path, tiny_cfg):
 
 
 @pytest.mark.parametrize("env_id", ["Acrobot-v1", "MountainCar-v0", "CartPole-v0"])
+@pytest.mark.slow
 def test_other_discrete_envs_train(env_id):
     cfg = resolve(env_id=env_id, overrides={"train.total_steps": 300, "train.learning_starts": 100,
                                             "eval.interval": 300, "eval.episodes": 1, "log.tensorboard": False,
@@ -69,6 +74,7 @@ def test_other_discrete_envs_train(env_id):
     assert agent.result.env_steps >= 300 and agent.result.grad_steps > 0
 
 
+@pytest.mark.slow
 def test_default_preset_solves_cartpole(tmp_path):
     """The learning test: the tuned default preset reaches a greedy mean >= 475 and its agent holds up on
     100 fresh evaluation episodes."""
@@ -78,6 +84,7 @@ def test_default_preset_solves_cartpole(tmp_path):
     assert deepq.evaluate(tmp_path / "run", episodes=100, seed=1000).mean >= 475
 
 
+@pytest.mark.slow
 def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
     # lr 0.004 -> 0.0 over 1500 env steps; the loop sets it before each vector step from the step count,
     # so at the end (last set at env step 1496 with 4 envs) lr = 0.004 * (1 - 1496/1500).
@@ -85,9 +92,10 @@ def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
     agent = deepq.train(cfg, quiet=True)
     steps_before_last = agent.result.env_steps - cfg.env.num_envs
     expected = 0.004 * (1 - steps_before_last / 1500)
-    assert agent.optimizer.lr == pytest.approx(expected)
+    assert agent.learner.lr == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_screened_evaluations_stop_early_only_below_the_threshold(tmp_path, tiny_cfg):
     # The same training with and without screening (evaluation never changes training): every screened evaluation
     # is either cut at 2 episodes with a mean below the threshold, or complete and equal to the unscreened one.

@@ -13,6 +13,8 @@ from deepq.viz import video
 from deepq.config.schema import resolve
 from deepq.errors import DeepQError
 
+pytestmark = pytest.mark.slow  # real training runs or processes; the unit tier skips them
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

@@ -1,65 +1,89 @@
 """The agent of one seed: its online and target Q-networks, epsilon-greedy acting, one gradient step per batch
-(computed by deepq.learner), metrics and the tensors of a checkpoint.
+(computed by a learner, deepq.algo.learner), metrics, and the tensors of a checkpoint.
 
 The agent never touches an environment or a buffer; the training loop hands it observations and batches.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
+from deepq.algo.learner import make_learner
+from deepq.algo.objectives import TensorBatch, outputs_per_action
 from deepq.config.schema import Config
-from deepq.fast.learner import Learner
-from deepq.nets.networks import build_q_network
 from deepq.data.replay import Batch
+from deepq.errors import DeepQError
+from deepq.nets.build import NetworkFactory, as_space, build_q_network
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        from deepq.errors import DeepQError
         raise DeepQError(f"train.device={name} but PyTorch sees no CUDA GPU; use train.device=cpu or auto")
     return torch.device(name)
 
 
 class DQNAgent:
-    """Q-learning agent. `obs_dim` and `n_actions` come from the environment's spaces."""
+    """Q-learning agent for observations of `observation` (a Box space, a shape or a flat size) and `n_actions`
+    discrete actions. `network` builds a user's own Q-network (else the config's, see deepq.nets.build)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, cfg: Config) -> None:
+    def __init__(self, observation: spaces.Box | tuple[int, ...] | int, n_actions: int, cfg: Config,
+                 network: Optional[NetworkFactory] = None) -> None:
         self.cfg = cfg
-        self.obs_dim = obs_dim
+        self.observation_space = as_space(observation)
+        self.obs_shape = tuple(self.observation_space.shape)
         self.n_actions = n_actions
         self.device = resolve_device(cfg.train.device)
-        self.online = build_q_network(obs_dim, n_actions, cfg.network).to(self.device)
-        # The learner re-points the networks' parameters at flat vectors it updates in place (deepq.learner).
-        self.learner = Learner([self.online], n_actions, cfg, self.device)
-        self.target: Optional[torch.nn.Module] = None if self.learner.target_nets is None else \
-            self.learner.target_nets[0]
-        self.optimizer = self.learner.optimizer
+        self.online = build_q_network(self.observation_space, n_actions, cfg.network, network,
+                                      atoms=outputs_per_action(cfg.learner)).to(self.device)
+        self.learner = make_learner(self.online, n_actions, cfg, self.device)
+        self.noisy = bool(getattr(self.learner, "noisy", False))  # NoisyNet layers: exploration by noise
+        self.target: Optional[torch.nn.Module] = self.learner.target
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
         self._metric_count = 0
+        self._rng = np.random.default_rng(cfg.seed)  # predict(deterministic=False) only; training uses its own
 
     # --- acting ---------------------------------------------------------------------------------------------
-    def q_values(self, obs_NO: np.ndarray) -> np.ndarray:
-        obs = self._tensor(np.asarray(obs_NO, dtype=np.float32))
-        return self.learner.q_values(obs)[0].cpu().numpy()  # (N, A)
+    def q_values(self, obs_N: np.ndarray) -> np.ndarray:
+        """Q-values (N, A) of a batch of observations (N, *obs_shape)."""
+        return self.learner.q_values(self._obs_tensor(obs_N)).cpu().numpy()
 
-    def greedy(self, obs_NO: np.ndarray) -> np.ndarray:
-        return self.q_values(obs_NO).argmax(axis=1)  # (N,)
+    def greedy(self, obs_N: np.ndarray) -> np.ndarray:
+        return self.q_values(obs_N).argmax(axis=1)  # (N,)
 
-    def act(self, obs_NO: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    def act(self, obs_N: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy actions for a batch. Both random draws are always made so that the random stream
         does not depend on epsilon or on the network (a condition for bit-exact reproducibility)."""
-        n = len(obs_NO)
+        n = len(obs_N)
         explore_N = rng.random(n) < epsilon
         random_N = rng.integers(0, self.n_actions, size=n)
+        if self.noisy:  # NoisyNet: new noise every acting step, drawn whatever epsilon is (the same stream)
+            self.learner.resample_noise()
         if explore_N.all():
             return random_N
-        return np.where(explore_N, random_N, self.greedy(obs_NO))
+        greedy_N = self.learner.q_values(self._obs_tensor(obs_N), noise=True).argmax(dim=1).cpu().numpy() \
+            if self.noisy else self.greedy(obs_N)
+        return np.where(explore_N, random_N, greedy_N)
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray | int, None]:
+        """Stable-Baselines3's call: `action, _ = agent.predict(obs, deterministic=True)`. One observation
+        (shape `obs_shape`) gives one action (an int), a batch (N, *obs_shape) gives N; the second value is
+        always None (SB3's recurrent state). Not deterministic: epsilon-greedy with `exploration.end`."""
+        array = np.asarray(obs)
+        single = array.shape == self.obs_shape
+        if not single and array.shape[1:] != self.obs_shape:
+            raise DeepQError(f"predict: an observation of shape {array.shape} fits neither one observation "
+                             f"{self.obs_shape} nor a batch (N, {', '.join(map(str, self.obs_shape))})")
+        batch = array[None] if single else array
+        epsilon = 0.0 if deterministic else self.cfg.exploration.end
+        actions = self.act(batch, epsilon, self._rng)
+        return (int(actions[0]) if single else actions), None
 
     # --- learning -------------------------------------------------------------------------------------------
     @property
@@ -68,23 +92,29 @@ class DQNAgent:
 
     def update(self, batch: Batch) -> torch.Tensor:
         """One gradient step on a batch; returns the TD errors (B,) for prioritized replay."""
-        one = [self._tensor(a) for a in
-               (batch.obs, batch.action, batch.reward, batch.next_obs, batch.done, batch.discount)]
-        weights = None if batch.weights is None else self._tensor(batch.weights)
-        td_error_SB, loss_S, q_mean_S = self.learner.step(*one, weights)
-        self._metric_sums += torch.cat([loss_S, q_mean_S])
+        tensors = TensorBatch(
+            self._obs_tensor(batch.obs), self._tensor(batch.action), self._tensor(batch.reward),
+            self._obs_tensor(batch.next_obs), self._tensor(batch.done), self._tensor(batch.discount),
+            None if batch.weights is None else self._tensor(batch.weights))
+        result = self.learner.update(tensors)
+        self._metric_sums += torch.stack([result.loss, result.q_mean])
         self._metric_count += 1
-        return td_error_SB[0]
+        return result.td_error_B
 
     def set_lr(self, lr: float) -> None:
         self.learner.set_lr(lr)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        """A NumPy array as a tensor with a leading seed dimension of 1; on the CPU a view of the same memory
-        (`from_numpy`: 0.5 us against 2 us for `as_tensor`, seven of them per update)."""
+        """A NumPy array as a tensor; on the CPU a view of the same memory (`from_numpy`: 0.5 us against 2 us
+        for `as_tensor`, seven of them per update)."""
         if self.device.type == "cpu":
-            return torch.from_numpy(np.ascontiguousarray(array)[None])
-        return torch.as_tensor(array, device=self.device).unsqueeze(0)
+            return torch.from_numpy(np.ascontiguousarray(array))
+        return torch.as_tensor(array, device=self.device)
+
+    def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        """Observations in their stored dtype (uint8 images stay 1 byte until here), as float32 on the device."""
+        tensor = self._tensor(np.asarray(obs))
+        return tensor if tensor.dtype == torch.float32 else tensor.float()
 
     def pop_metrics(self) -> dict[str, float]:
         """Mean loss and Q since the last call (one host sync per call, not per update)."""
@@ -98,25 +128,47 @@ class DQNAgent:
     def is_finite(self) -> bool:
         """False once the weights or the loss and Q sums since the last read hold a NaN or an inf (one host sync:
         called only where a checkpoint would be written)."""
-        return bool(torch.isfinite(self._metric_sums).all() and torch.isfinite(self.learner.params_SP).all())
+        return bool(torch.isfinite(self._metric_sums).all()) and self.learner.is_finite()
 
-    # --- persistence (plain tensors + JSON, see deepq.checkpoint) ------------------------------------------
+    # --- persistence (plain tensors + JSON, see deepq.checkpoint) ---------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"online.{k}": v for k, v in self.online.state_dict().items()}
         if self.target is not None:
             out.update({f"target.{k}": v for k, v in self.target.state_dict().items()})
-        out.update({f"optim.{k}": v for k, v in self.optimizer.tensors().items()})
+        out.update({f"optim.{k}": v for k, v in self.learner.optimizer_tensors().items()})
         return {k: v.detach().cpu().clone() for k, v in out.items()}  # a snapshot, never aliased
+
+    def save(self, path: str | Path) -> Path:
+        """The agent in one safetensors file (weights, spaces and config; no pickle), written atomically:
+        `deepq.load_agent(path)` gives it back, `deepq evaluate PATH` and `deepq play PATH` take it."""
+        from deepq.envs.spaces import describe
+        from deepq.checkpoint import save_checkpoint
+
+        path = Path(path)
+        state = {"spaces": describe(self.cfg.env.id, self.observation_space, self.n_actions),
+                 "config": self.cfg.to_dict(), "counters": dict(getattr(self, "counters", {}) or {})}
+        result = getattr(self, "result", None)
+        if result is not None:
+            state["counters"] = {"env_steps": result.env_steps, "episodes": result.episodes,
+                                 "grad_steps": result.grad_steps}
+        tensors = {k: v for k, v in self.tensors().items() if not k.startswith("optim.")}
+        save_checkpoint(path, tensors, state)
+        return path
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Learning progress beyond the weights, for an exact resume: gradient steps (they time the target
         copies) and the loss and Q sums not yet written to the metrics."""
-        return {"metric_sums": self._metric_sums.cpu().numpy().copy(),
-                "counts": np.array([self.grad_steps, self._metric_count], dtype=np.int64)}
+        arrays = {"metric_sums": self._metric_sums.cpu().numpy().copy(),
+                  "counts": np.array([self.grad_steps, self._metric_count], dtype=np.int64)}
+        if self.noisy:  # NoisyNet: the noise generator's state, so a resumed run draws the same noise
+            arrays["noise_rng"] = self.learner.noise_generator.get_state().numpy().copy()
+        return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._metric_sums.copy_(torch.as_tensor(arrays["metric_sums"]))
         self.learner.grad_steps, self._metric_count = (int(v) for v in arrays["counts"])
+        if self.noisy and "noise_rng" in arrays:
+            self.learner.noise_generator.set_state(torch.from_numpy(np.array(arrays["noise_rng"], dtype=np.uint8)))
 
     def load_tensors(self, tensors: dict[str, torch.Tensor], with_optimizer: bool = True) -> None:
         def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -128,8 +180,4 @@ class DQNAgent:
             self.target.load_state_dict(target if target else self.online.state_dict())
         optim = part("optim.")
         if with_optimizer and optim:
-            if "exp_avg" not in optim:
-                from deepq.errors import DeepQError
-                raise DeepQError("this checkpoint's optimizer state is from an older deepq (per-tensor Adam); it "
-                                 "cannot continue training: load it for evaluation, or start a new run")
-            self.optimizer.load_tensors(optim)
+            self.learner.load_optimizer_tensors(optim)

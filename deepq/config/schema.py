@@ -2,7 +2,9 @@
 
 Each field carries its meaning and unit in `metadata["help"]`; the same text drives `deepq train --help`.
 Units matter in DQN: "env steps" count transitions summed over all vector environments, "gradient steps" count
-optimizer updates. Code defaults follow the DQN papers; tuned set-ups live in `deepq/config/presets/*.yaml`.
+optimizer updates. The code defaults are a generic set-up for small flat-observation tasks that solves CartPole,
+Acrobot and LunarLander without a preset (issue 12); the DQN papers' numbers are the preset `dqn-nature`, tuned
+set-ups live in `deepq/config/presets/*.yaml`.
 
 A `Config` validates itself on construction and raises `ConfigError` with one line naming the bad key.
 """
@@ -21,8 +23,10 @@ from typing import Any, Optional, Union
 import yaml
 
 from deepq.errors import ConfigError
+from deepq.nets.activations import ACTIVATIONS
 
 PRESET_DIR = Path(__file__).parent / "presets"
+NO_PRESET = "none"  # --preset none: the code defaults alone, even for an env that ships a tuned preset
 
 
 def _f(default: Any, help: str, choices: tuple = (), **kwargs) -> Any:
@@ -34,8 +38,15 @@ def _f(default: Any, help: str, choices: tuple = (), **kwargs) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class EnvConfig:
-    id: str = _f("CartPole-v1", "Gymnasium environment id; needs a Discrete action space and a flat Box observation")
-    num_envs: int = _f(1, "environments stepped together in one vector env (collection only)")
+    id: str = _f("CartPole-v1", "Gymnasium environment id, module:Id (imports module first), or an env factory "
+                                "module:function (a function or class returning a gymnasium.Env); the current "
+                                "directory is searched for module; needs a Discrete action space")
+    kwargs: dict = field(default_factory=dict, metadata={
+        "help": "keyword arguments for gym.make or the factory, e.g. env.kwargs.size=7 or --env-kwargs "
+                "'{\"size\": 7}'; plain YAML values only (pass objects through a factory)", "choices": ()})
+    wrappers: tuple[str, ...] = _f((), "wrappers applied in order, each module:Class called as Class(env), e.g. "
+                                       "gymnasium.wrappers:FlattenObservation; empty = none")
+    num_envs: int = _f(4, "environments stepped together in one vector env (collection only)")
     max_episode_steps: Optional[int] = _f(None, "time limit in env steps per episode (truncation); empty = the "
                                                 "env's own (500 for CartPole-v1)")
     terminal_reward: Optional[float] = _f(None, "reward shaping (notebook 000: -100): the reward stored for a step that "
@@ -45,9 +56,19 @@ class EnvConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
-    hidden_sizes: tuple[int, ...] = _f((64, 64), "units per hidden layer of the MLP Q-network, e.g. 64,64")
-    activation: str = _f("relu", "hidden-layer activation", choices=("relu", "tanh", "elu", "gelu", "silu"))
-    dueling: bool = _f(False, "dueling head (Wang et al. 2016): Q(s,a) = V(s) + A(s,a) - mean over actions of A(s,.)")
+    hidden_sizes: tuple[int, ...] = _f((128, 128), "units per hidden layer of the MLP Q-network, e.g. 64,64")
+    activation: str = _f("relu", "hidden-layer activation", choices=tuple(ACTIVATIONS))
+    dueling: bool = _f(True, "dueling head (Wang et al. 2016): Q(s,a) = V(s) + A(s,a) - mean over actions of A(s,.)")
+    factory: Optional[str] = _f(None, "your own Q-network: package.module:function, called as function("
+                                      "observation_space, n_actions) -> torch.nn.Module (the current directory is "
+                                      "searched); replaces the MLP above; empty = deepq's MLP")
+    layer_norm: bool = _f(False, "LayerNorm after each hidden Linear of the MLP, before the activation (PQN, "
+                                 "Gallici et al. 2024: stabilises TD learning); trains on the autograd learner")
+    noisy: bool = _f(False, "NoisyNet (Fortunato et al. 2018): every Linear of the MLP becomes a factorised "
+                            "Gaussian noisy layer (sigma_0 0.5), noise drawn from a generator seeded by `seed` "
+                            "and redrawn every gradient step and every acting step; evaluation uses the mean "
+                            "network; explores by itself (pair with exploration.start=0, end=0); autograd "
+                            "learner")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +80,8 @@ class ReplayConfig:
                    choices=("uniform", "prioritized", "loss_softmax", "none"))
     capacity: int = _f(100_000, "transitions kept in the ring buffer; oldest are overwritten (kind=none keeps only "
                                 "the newest)")
-    batch_size: int = _f(32, "transitions per gradient step (kind=none: the transitions of the latest env step)")
-    n_step: int = _f(1, "n-step returns: a stored transition sums up to n discounted rewards of one vector env "
+    batch_size: int = _f(128, "transitions per gradient step (kind=none: the transitions of the latest env step)")
+    n_step: int = _f(3, "n-step returns: a stored transition sums up to n discounted rewards of one vector env "
                         "and bootstraps with gamma**k from k <= n env steps later; stops at an episode end (no "
                         "bootstrap after termination, bootstrap from the true final state after truncation)")
     alpha: float = _f(0.6, "prioritized: priority exponent, p = (|TD error| + priority_eps)**alpha; 0 = uniform")
@@ -82,36 +103,57 @@ class ExplorationConfig:
                    choices=("step", "episode"))
     start: float = _f(1.0, "epsilon at the start of training")
     end: float = _f(0.05, "final epsilon (linear) or floor (exponential)")
-    duration: int = _f(50_000, "linear: units (env steps or episodes) to go from start to end")
+    duration: int = _f(10_000, "linear: units (env steps or episodes) to go from start to end")
     decay: float = _f(0.99, "exponential: epsilon is multiplied by this once per unit, down to `end`")
 
 
 @dataclass(frozen=True, kw_only=True)
 class TargetConfig:
-    kind: str = _f("hard", "target network: hard copy every `update_interval`, soft Polyak update with `tau` "
+    kind: str = _f("soft", "target network: hard copy every `update_interval`, soft Polyak update with `tau` "
                    "every gradient step, or none (bootstrap from the online network)", choices=("hard", "soft", "none"))
     update_interval: int = _f(1_000, "hard: gradient steps between copies of the online weights into the target")
-    tau: float = _f(0.005, "soft: target <- tau * online + (1 - tau) * target after each gradient step")
+    tau: float = _f(0.01, "soft: target <- tau * online + (1 - tau) * target after each gradient step")
 
 
 @dataclass(frozen=True, kw_only=True)
 class LearnerConfig:
     gamma: float = _f(0.99, "discount factor in [0, 1]")
-    lr: float = _f(1e-4, "Adam learning rate")
+    lr: float = _f(1e-3, "Adam learning rate")
     lr_end: Optional[float] = _f(None, "if set, the learning rate falls linearly from `lr` to this over "
                                        "train.total_steps env steps (keeps a solved agent from collapsing); "
                                        "empty = constant")
     loss: str = _f("huber", "TD loss", choices=("huber", "mse"))
     huber_delta: float = _f(1.0, "Huber loss: TD errors beyond this are penalised linearly")
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this; 0 disables clipping")
-    double: bool = _f(False, "Double DQN: online network picks the next action, target network values it")
+    double: bool = _f(True, "Double DQN: online network picks the next action, target network values it")
+    backend: str = _f("auto", "how a gradient step is computed: autograd (any network: module forward, "
+                              "loss.backward(), torch.optim.Adam); flat (deepq's plain or dueling MLP only, with a "
+                              "hand-written backward pass, ~2.5x faster on a small CPU); auto = flat where it "
+                              "applies, autograd otherwise", choices=("auto", "autograd", "flat"))
     q_regularization: float = _f(0.0, "adds c * mean Q(s,a) of the batch to the loss (notebook 002: 0.1), pulling "
                                       "Q-values down; 0 disables")
+    objective: str = _f("td", "what the network outputs and how it learns: td (Q-values, Huber/MSE TD loss); c51 "
+                              "(Bellemare et al. 2017: a categorical return distribution on `atoms` points from "
+                              "v_min to v_max, cross-entropy to the projected (n-step, Double) Bellman target); qr "
+                              "(QR-DQN, Dabney et al. 2018: `quantiles` per action, quantile Huber loss, kappa 1); "
+                              "hl_gauss (Farebrother et al. 2024: Q as a categorical over `atoms` bins on [v_min, "
+                              "v_max], cross-entropy to a Gaussian-smoothed histogram of the TD target). Not td: "
+                              "the autograd learner, Q = the distribution's mean, the per-sample loss is the "
+                              "prioritized-replay priority, learner.loss/huber_delta do not apply; a network "
+                              "factory must then output (B, A, K)", choices=("td", "c51", "qr", "hl_gauss"))
+    v_min: float = _f(-10.0, "c51 / hl_gauss: lowest return of the support; targets below are clipped to it (set "
+                             "v_min/v_max to the task's range of discounted returns)")
+    v_max: float = _f(10.0, "c51 / hl_gauss: highest return of the support; targets above are clipped to it")
+    atoms: int = _f(51, "c51: atoms of the support (evenly spaced, v_min and v_max included); hl_gauss: bins "
+                        "(evenly dividing [v_min, v_max])")
+    quantiles: int = _f(200, "qr: quantiles per action (their midpoints tau_i = (2i+1)/(2N))")
+    hl_sigma: float = _f(0.75, "hl_gauss: standard deviation of the Gaussian that smooths the target, in bin "
+                               "widths")
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    total_steps: int = _f(100_000, "budget of env steps (summed over vector envs)")
+    total_steps: int = _f(200_000, "budget of env steps (summed over vector envs)")
     learning_starts: int = _f(1_000, "env steps collected before the first gradient step")
     train_freq: int = _f(4, "env steps between updates")
     gradient_steps: int = _f(1, "gradient steps per update (replay ratio = gradient_steps / train_freq)")
@@ -121,7 +163,7 @@ class TrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class EvalConfig:
-    interval: int = _f(10_000, "env steps between greedy evaluations during training; 0 disables them")
+    interval: int = _f(5_000, "env steps between greedy evaluations during training; 0 disables them")
     episodes: int = _f(10, "greedy episodes per evaluation (seeded, on separate environments)")
     screen_episodes: Optional[int] = _f(None, "run this many of the episodes first and the rest only if their "
                                               "mean reaches the threshold (a clearly unsolved agent costs fewer "
@@ -129,6 +171,12 @@ class EvalConfig:
                                               ">= eval.episodes = always all")
     threshold: Optional[float] = _f(None, "mean greedy return that counts as solved; empty = the env's "
                                           "reward_threshold (475 for CartPole-v1)")
+    confirm_episodes: int = _f(100, "safety margin for any env: an evaluation at or above the threshold counts as "
+                                  "solved only if this many more greedy episodes, on fresh reset seeds, also "
+                                  "average at or above it (else training goes on); 0 = no confirmation")
+    confirm_z: float = _f(1.0, "margin of the confirmation, in standard errors of its mean: it passes when "
+                               "mean - confirm_z * std / sqrt(confirm_episodes) >= the threshold (2 = the agent is "
+                               "solved with ~98% confidence; a margin in each env's own spread of returns)")
     stop_when_solved: bool = _f(True, "stop training at the first solved evaluation and keep that agent")
 
 
@@ -194,6 +242,9 @@ def validate(cfg: Config) -> None:
     _check(cfg.env.num_envs >= 1, "env.num_envs", f"must be >= 1, got {cfg.env.num_envs}")
     _check(cfg.env.max_episode_steps is None or cfg.env.max_episode_steps >= 1, "env.max_episode_steps",
            f"must be >= 1 or empty, got {cfg.env.max_episode_steps}")
+    for path in cfg.env.wrappers:
+        _check(path.count(":") == 1 and all(path.split(":")), "env.wrappers",
+               f"{path!r} is not of the form module:Class (e.g. gymnasium.wrappers:FlattenObservation)")
     _check(len(cfg.network.hidden_sizes) >= 1 and all(h >= 1 for h in cfg.network.hidden_sizes),
            "network.hidden_sizes", f"needs one or more positive layer sizes, got {list(cfg.network.hidden_sizes)}")
     _check(cfg.replay.capacity >= 1, "replay.capacity", f"must be >= 1, got {cfg.replay.capacity}")
@@ -228,6 +279,17 @@ def validate(cfg: Config) -> None:
     _check(ln.max_grad_norm >= 0.0, "learner.max_grad_norm", f"must be >= 0 (0 disables), got {ln.max_grad_norm}")
     _check(ln.q_regularization >= 0.0, "learner.q_regularization",
            f"must be >= 0 (0 disables), got {ln.q_regularization}")
+    _check(ln.q_regularization == 0.0 or ln.objective == "td", "learner.q_regularization",
+           f"applies to learner.objective=td only; set it to 0 with learner.objective={ln.objective}")
+    _check(ln.v_min < ln.v_max, "learner.v_min", f"must be below learner.v_max, got {ln.v_min} >= {ln.v_max}")
+    _check(ln.atoms >= 2, "learner.atoms", f"must be >= 2, got {ln.atoms}")
+    _check(ln.quantiles >= 1, "learner.quantiles", f"must be >= 1, got {ln.quantiles}")
+    _check(ln.hl_sigma > 0.0, "learner.hl_sigma", f"must be > 0 (in bin widths; 0.75 is usual), got {ln.hl_sigma}")
+    nonflat = [key for key, on in (("learner.objective", ln.objective != "td"), ("network.layer_norm",
+               cfg.network.layer_norm), ("network.noisy", cfg.network.noisy)) if on]
+    _check(ln.backend != "flat" or not nonflat, "learner.backend",
+           f"flat trains plain TD on deepq's plain MLP only, not with {', '.join(nonflat)}; use learner.backend=auto "
+           "(or autograd)")
     tr = cfg.train
     _check(tr.total_steps >= 1, "train.total_steps", f"must be >= 1, got {tr.total_steps}")
     _check(tr.learning_starts >= 0, "train.learning_starts", f"must be >= 0, got {tr.learning_starts}")
@@ -242,6 +304,9 @@ def validate(cfg: Config) -> None:
     _check(cfg.eval.episodes >= 1, "eval.episodes", f"must be >= 1, got {cfg.eval.episodes}")
     screen = cfg.eval.screen_episodes
     _check(screen is None or screen >= 1, "eval.screen_episodes", f"must be >= 1 or empty, got {screen}")
+    _check(cfg.eval.confirm_episodes >= 0, "eval.confirm_episodes",
+           f"must be >= 0 (0 = no confirmation), got {cfg.eval.confirm_episodes}")
+    _check(cfg.eval.confirm_z >= 0.0, "eval.confirm_z", f"must be >= 0, got {cfg.eval.confirm_z}")
     _check(cfg.log.checkpoint_interval >= 0, "log.checkpoint_interval",
            f"must be >= 0, got {cfg.log.checkpoint_interval}")
 
@@ -292,6 +357,17 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
             return None
         return coerce(value, args[0], key)
+    if origin is dict or tp is dict:
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError:
+                raise ConfigError(f"{key}: expected a mapping such as {{\"size\": 7}}; got {value!r}") from None
+        value = {} if value is None else value
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{key}: expected a mapping of names to values such as {{\"size\": 7}}; got {value!r}")
+        _check_plain(value, key)
+        return _to_plain(value)
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
@@ -342,6 +418,19 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
 
 
+def _check_plain(value: Any, key: str) -> None:
+    """Only what YAML writes and reads back the same (config.yaml must rebuild the run): no arrays or objects."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain(v, f"{key}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_plain(v, key)
+    elif value is not None and type(value) not in (str, int, float, bool):
+        raise ConfigError(f"{key}: must be a plain value (number, string, true/false, list or mapping), got a "
+                          f"{type(value).__module__}.{type(value).__name__}; pass objects through an env factory")
+
+
 def _float_or_none(value: Any) -> Optional[float]:
     try:
         return float(value)
@@ -377,7 +466,8 @@ def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
         for part in parts[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
-                if child is not None or part not in _section_names():
+                free = dotted.startswith("env.kwargs.")  # env.kwargs.size=7: the mapping's keys are free
+                if child is not None or (part not in _section_names() and not free):
                     raise ConfigError(f"unknown config key {dotted}; run `deepq train --help` for the list")
                 child = node[part] = {}
             node = child
@@ -445,7 +535,7 @@ def resolve(env_id: Optional[str] = None, preset: Optional[str] = None, config_f
     file_data.pop("versions", None)  # a run's saved config.yaml is a valid --config
     wanted_env = env_id or (file_data.get("env") or {}).get("id") or EnvConfig.id
     preset = preset or default_preset_for(wanted_env)
-    data: dict = load_preset(preset) if preset else {}
+    data: dict = load_preset(preset) if preset and preset != NO_PRESET else {}
     data = _deep_merge(data, file_data)
     data = apply_overrides(data, overrides or {})
     if env_id:

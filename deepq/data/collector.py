@@ -45,11 +45,13 @@ class NStepFolder:
     so the return of the transition at position p covers the rewards from p to the newest.
     """
 
-    def __init__(self, n: int, gamma: float, num_envs: int, obs_dim: int) -> None:
+    def __init__(self, n: int, gamma: float, num_envs: int, obs_shape: tuple[int, ...] | int,
+                 obs_dtype=np.float32) -> None:
         self.n = n
         self.gamma_pow = gamma ** np.arange(n + 1, dtype=np.float64)  # g^0 .. g^n
         self.weight_W = self.gamma_pow[n - 1::-1].copy()  # g^(n-1-p) for window position p
-        self.obs_NWO = np.zeros((num_envs, n, obs_dim), dtype=np.float32)
+        shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+        self.obs_NWO = np.zeros((num_envs, n, *shape), dtype=obs_dtype)
         self.action_NW = np.zeros((num_envs, n), dtype=np.int64)
         self.ret_NW = np.zeros((num_envs, n), dtype=np.float64)
         self.length_N = np.zeros(num_envs, dtype=np.int64)  # pending transitions per sub-env (0 .. n)
@@ -100,7 +102,8 @@ class Collector:
         self.obs_NO, _ = envs.reset(seed=seed)
         self.folder = None
         if n_step > 1:
-            self.folder = NStepFolder(n_step, buffer.gamma, self.num_envs, self.obs_NO.shape[1])
+            self.folder = NStepFolder(n_step, buffer.gamma, self.num_envs, self.obs_NO.shape[1:],
+                                      self.obs_NO.dtype)
         self.prev_done_N = np.zeros(self.num_envs, dtype=bool)
         self.ep_return_N = np.zeros(self.num_envs, dtype=np.float64)
         self.ep_length_N = np.zeros(self.num_envs, dtype=np.int64)

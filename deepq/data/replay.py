@@ -18,12 +18,12 @@ from deepq.data.priority import SumTree, importance_weights, priorities, softmax
 
 
 class Batch(NamedTuple):
-    """A sampled minibatch. B = batch size, O = observation dims."""
+    """A sampled minibatch. B = batch size; observations keep the environment's shape and dtype."""
 
-    obs: np.ndarray  # (B, O) float32
+    obs: np.ndarray  # (B, *obs_shape) in the observation's dtype
     action: np.ndarray  # (B,) int64
     reward: np.ndarray  # (B,) float32
-    next_obs: np.ndarray  # (B, O) float32: the true next observation, also at a truncation
+    next_obs: np.ndarray  # (B, *obs_shape): the true next observation, also at a truncation
     done: np.ndarray  # (B,) float32: 1.0 only where the episode terminated (no bootstrap)
     discount: np.ndarray  # (B,) float32: gamma**k for the k-step return stored in `reward`
     weights: Optional[np.ndarray] = None  # (B,) float32 importance weights, prioritized replay only
@@ -33,11 +33,12 @@ class Batch(NamedTuple):
 class ReplayBuffer:
     """Ring buffer of `capacity` transitions; `add` takes a batch of N transitions at once."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], gamma: float) -> None:
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], gamma: float, obs_dtype=np.float32) -> None:
         self.capacity = capacity
         self.gamma = gamma
-        self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
+        # Observations in their own dtype (uint8 images: a quarter of float32); the learner converts a batch.
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.action = np.zeros(capacity, dtype=np.int64)
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.done = np.zeros(capacity, dtype=np.float32)
@@ -97,8 +98,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], gamma: float, alpha: float,
-                 priority_eps: float, beta: float) -> None:
-        super().__init__(capacity, obs_shape, gamma)
+                 priority_eps: float, beta: float, obs_dtype=np.float32) -> None:
+        super().__init__(capacity, obs_shape, gamma, obs_dtype)
         self.alpha = alpha
         self.priority_eps = priority_eps
         self.beta = beta
@@ -153,8 +154,8 @@ class LossSoftmaxReplayBuffer(ReplayBuffer):
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], gamma: float, temperature: float,
-                 sort_interval: int) -> None:
-        super().__init__(capacity, obs_shape, gamma)
+                 sort_interval: int, obs_dtype=np.float32) -> None:
+        super().__init__(capacity, obs_shape, gamma, obs_dtype)
         self.temperature = temperature
         self.sort_interval = sort_interval
         self.loss = np.zeros(capacity, dtype=np.float64)
@@ -217,8 +218,8 @@ class OnlineBuffer(ReplayBuffer):
     env step (one per sub-env, more when n-step folding flushes an episode end), and every update learns from
     exactly those. `take_new` says whether the latest step stored any, so each is learnt from once."""
 
-    def __init__(self, max_per_step: int, obs_shape: tuple[int, ...], gamma: float) -> None:
-        super().__init__(max_per_step, obs_shape, gamma)
+    def __init__(self, max_per_step: int, obs_shape: tuple[int, ...], gamma: float, obs_dtype=np.float32) -> None:
+        super().__init__(max_per_step, obs_shape, gamma, obs_dtype)
         self.new = False
 
     def add(self, obs, action, reward, next_obs, terminated, discount=None) -> np.ndarray:
@@ -245,15 +246,17 @@ class OnlineBuffer(ReplayBuffer):
         return self.gather(np.arange(self.size))
 
 
-def make_buffer(replay_cfg, obs_shape: tuple[int, ...], gamma: float, num_envs: int) -> ReplayBuffer:
-    """The buffer `replay.kind` asks for."""
+def make_buffer(replay_cfg, obs_shape: tuple[int, ...], gamma: float, num_envs: int,
+                obs_dtype=np.float32) -> ReplayBuffer:
+    """The buffer `replay.kind` asks for, storing observations of this shape and dtype."""
     c = replay_cfg
     if c.kind == "uniform":
-        return ReplayBuffer(c.capacity, obs_shape, gamma)
+        return ReplayBuffer(c.capacity, obs_shape, gamma, obs_dtype)
     if c.kind == "prioritized":
-        return PrioritizedReplayBuffer(c.capacity, obs_shape, gamma, c.alpha, c.priority_eps, c.beta_start)
+        return PrioritizedReplayBuffer(c.capacity, obs_shape, gamma, c.alpha, c.priority_eps, c.beta_start,
+                                       obs_dtype)
     if c.kind == "loss_softmax":
-        return LossSoftmaxReplayBuffer(c.capacity, obs_shape, gamma, c.temperature, c.sort_interval)
+        return LossSoftmaxReplayBuffer(c.capacity, obs_shape, gamma, c.temperature, c.sort_interval, obs_dtype)
     if c.kind == "none":
-        return OnlineBuffer(num_envs * c.n_step, obs_shape, gamma)
+        return OnlineBuffer(num_envs * c.n_step, obs_shape, gamma, obs_dtype)
     raise ValueError(f"unknown replay.kind {c.kind!r}")

@@ -1,0 +1,2 @@
+"""Environments: making and checking them (ids, factories, kwargs, wrappers), their spaces as JSON, and their
+exact state for a bit-identical resume."""

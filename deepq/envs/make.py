@@ -15,7 +15,9 @@ from typing import Optional
 import gymnasium as gym
 from gymnasium import spaces
 
+from deepq.envs import source
 from deepq.errors import DeepQError
+from deepq.importing import import_module
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -29,53 +31,92 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if module:
-                importlib.import_module(module)
-            return gym.spec(name)
+                import_module(module)  # the current directory counts, as for python -m
+            spec = gym.spec(name)
     except (gym.error.Error, ModuleNotFoundError, ImportError) as exc:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
         reason = "is not a registered Gymnasium environment" if isinstance(exc, gym.error.Error) else \
             f"needs a missing package ({exc})"
         raise DeepQError(f"environment {env_id!r} {reason}; {hint}") from None
+    _require_extra(env_id, spec)
+    return spec
 
 
-def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int]:
-    """(obs_dim, n_actions) for a Discrete-action, flat-Box-observation task; anything else is refused."""
+# Gymnasium's environment families that need a package deepq installs only as an extra: (entry point prefix,
+# module to import, extra). Checked before anything is built, so a missing one is one line, not a traceback.
+EXTRAS = (("gymnasium.envs.box2d", "Box2D", "box2d"),)
+
+
+def _require_extra(env_id: str, spec: gym.envs.registration.EnvSpec) -> None:
+    entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+    for prefix, module, extra in EXTRAS:
+        if entry.startswith(prefix):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                raise DeepQError(f"{env_id} needs {module}, which is not installed; install deepq's {extra} extra: "
+                                 f'pip install -c constraints.txt -e ".[{extra}]"') from None
+
+
+def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> tuple[tuple[int, ...], int]:
+    """(observation shape, n_actions) for a task with a Discrete action space (starting at 0) and a Box observation
+    of any shape and dtype; anything else is refused in one line. Whether the network accepts the observation's
+    shape is the network builder's check (deepq.nets.build)."""
     if not isinstance(action_space, spaces.Discrete):
         kind = type(action_space).__name__
         raise DeepQError(f"{env_id} has a {kind} action space {action_space}; DQN needs a Discrete action space "
                          "(pick another algorithm or discretise the actions with a wrapper)")
-    if isinstance(observation_space, spaces.Box) and len(observation_space.shape) != 1:
-        raise DeepQError(f"{env_id} has observations of shape {observation_space.shape} (an image or a grid); "
-                         "deepq's MLP needs a flat vector: wrap the env with FlattenObservation or use a "
-                         "vector-observation version of the task")
+    if int(action_space.start) != 0:
+        raise DeepQError(f"{env_id} has actions {action_space} starting at {int(action_space.start)}; deepq's "
+                         f"agents choose actions 0..n-1: shift them with a gymnasium.ActionWrapper")
     if not isinstance(observation_space, spaces.Box):
         kind = type(observation_space).__name__
-        raise DeepQError(f"{env_id} has a {kind} observation space; deepq needs a flat Box observation "
-                         "(wrap the env with FlattenObservation, or one-hot encode a Discrete observation)")
-    return int(observation_space.shape[0]), int(action_space.n)
+        raise DeepQError(f"{env_id} has a {kind} observation space; deepq needs a Box observation (wrap the env "
+                         "with FlattenObservation, or one-hot encode a Discrete observation)")
+    return tuple(int(d) for d in observation_space.shape), int(action_space.n)
 
 
 def _limit(max_episode_steps: Optional[int]) -> dict:
     return {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
 
 
-def make_env(env_id: str, render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None) -> gym.Env:
-    """One environment, checked."""
+def make_env(env, render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None) -> gym.Env:
+    """One environment, checked. `env`: an id, `module:Id`, a factory path `module:function`, or a run's `cfg.env`
+    (with its env.kwargs and env.wrappers; see deepq.envs.source). `render_mode` is passed only when given, so an
+    environment whose constructor takes none works."""
+    src = source.EnvSource.of(env)
+    if not src.plain:
+        made = source.make(src, render_mode, max_episode_steps)
+        check_spaces(src.id, made.observation_space, made.action_space)
+        return made
+    env_id = src.id
     env_spec(env_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            env = gym.make(env_id, render_mode=render_mode, **_limit(max_episode_steps))
+            env = gym.make(env_id, **({} if render_mode is None else {"render_mode": render_mode}),
+                           **_limit(max_episode_steps))
+        except TypeError as exc:  # a constructor without render_mode, asked to render
+            if render_mode is not None and "render_mode" in str(exc):
+                raise source._no_render_mode(env_id) from None
+            raise
         except (gym.error.Error, ImportError) as exc:
             raise DeepQError(f"could not create {env_id}: {exc}") from None
     check_spaces(env_id, env.observation_space, env.action_space)
     return env
 
 
-def make_vec_env(env_id: str, num_envs: int, max_episode_steps: Optional[int] = None) -> gym.vector.VectorEnv:
+def make_vec_env(env, num_envs: int, max_episode_steps: Optional[int] = None) -> gym.vector.VectorEnv:
     """`num_envs` copies in one vector env (next-step autoreset); Gymnasium's native vector version when the
-    environment has one (CartPole: all copies stepped in one NumPy call), otherwise a synchronous vector."""
+    environment has one (CartPole: all copies stepped in one NumPy call), otherwise a synchronous vector.
+    `env` as for `make_env`; a factory, env.kwargs or env.wrappers always give a synchronous vector."""
+    src = source.EnvSource.of(env)
+    if not src.plain:
+        envs = source.make_vec(src, num_envs, max_episode_steps)
+        check_spaces(src.id, envs.single_observation_space, envs.single_action_space)
+        return envs
+    env_id = src.id
     spec = env_spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point else "sync"
     with warnings.catch_warnings():
@@ -89,6 +130,9 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: Optional[int] = 
 
 
 def reward_threshold(env_id: str) -> Optional[float]:
+    """The env spec's reward_threshold; for a factory, that of the spec of the env it makes (usually None)."""
+    if source.factory_of(env_id) is not None:
+        return source.reward_threshold(env_id)
     return env_spec(env_id).reward_threshold
 
 

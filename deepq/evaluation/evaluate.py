@@ -16,6 +16,8 @@ import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from deepq.envs.make import env_spec, make_env
+from deepq.envs.source import EnvSource, remember
+from deepq.errors import DeepQError
 
 Policy = Callable[[np.ndarray], np.ndarray]  # (N, O) observations -> (N,) actions
 
@@ -110,20 +112,21 @@ class EpisodeRunner:
     """Keeps `n` environments alive between evaluations (creating them costs more than a short episode); runs
     CartPole's episodes as arrays (`VectorEpisodes`)."""
 
-    def __init__(self, env_id: str, n: int, max_episode_steps: Optional[int] = None, vectorize: bool = True) -> None:
-        self.env_id = env_id
+    def __init__(self, env, n: int, max_episode_steps: Optional[int] = None, vectorize: bool = True) -> None:
+        self.env = EnvSource.of(env)  # an id, or a run's cfg.env (with its kwargs and wrappers)
+        self.env_id = self.env.id
         self.max_episode_steps = max_episode_steps
         self.envs: list[gym.Env] = []
         self.steppers: list[tuple[Callable, Optional[int]]] = []
-        self.vector = VectorEpisodes(env_id, max_episode_steps) \
-            if vectorize and VectorEpisodes.available(env_id) else None
+        self.vector = VectorEpisodes(self.env_id, max_episode_steps) \
+            if vectorize and self.env.plain and VectorEpisodes.available(self.env_id) else None
         if self.vector is None:
             self._grow(n)
         self.action_space = (self.envs[0] if self.vector is None else self.vector.starter).action_space
 
     def _grow(self, n: int) -> None:
         while len(self.envs) < n:
-            self.envs.append(make_env(self.env_id, max_episode_steps=self.max_episode_steps))
+            self.envs.append(make_env(self.env, max_episode_steps=self.max_episode_steps))
             self.steppers.append(bare_step(self.envs[-1]))
 
     def run(self, policy: Policy, seeds: list[int]) -> np.ndarray:
@@ -132,7 +135,7 @@ class EpisodeRunner:
             return self.vector.run(policy, seeds)
         n = len(seeds)
         self._grow(n)
-        obs = np.stack([np.asarray(env.reset(seed=int(s))[0], dtype=np.float32).ravel()
+        obs = np.stack([np.asarray(env.reset(seed=int(s))[0])  # (n, *obs_shape), the env's own dtype
                         for env, s in zip(self.envs, seeds)])
         returns = [0.0] * n
         steps = [0] * n
@@ -145,7 +148,7 @@ class EpisodeRunner:
                 next_obs, reward, terminated, truncated, _ = step(action)
                 returns[i] += float(reward)
                 steps[i] += 1
-                obs[i] = np.ravel(next_obs)
+                obs[i] = next_obs
                 if not (terminated or truncated or steps[i] == limit):
                     still.append(i)
             active = still
@@ -164,21 +167,43 @@ def summarize(returns: np.ndarray) -> EvalResult:
                       max=float(returns.max()), episodes=int(len(returns)), returns=[float(r) for r in returns])
 
 
-def evaluate(agent_or_run, episodes: int = 100, seed: int = 1000, env_id: Optional[str] = None) -> EvalResult:
-    """Greedy return of an agent (or a run directory) over `episodes` episodes seeded `seed`, `seed + 1`, ..."""
+MAX_EPISODES = 1_000_000  # per call: more is a typo, and its returns array alone would not fit comfortably
+
+
+def check_episodes(episodes: int, seed: int) -> None:
+    """One line for an episode count or a reset seed Gymnasium cannot take (seeds are in [0, 2**32))."""
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or \
+            not 1 <= episodes <= MAX_EPISODES:
+        raise DeepQError(f"episodes must be a whole number in [1, {MAX_EPISODES:,}], got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**32 - episodes:
+        raise DeepQError(f"seed must be a whole number in [0, 2**32 - episodes] (episode i resets with seed + i), "
+                         f"got {seed!r}")
+
+
+def evaluate(agent_or_run, episodes: int = 100, seed: int = 1000, env_id: Optional[str] = None, *,
+             env=None) -> EvalResult:
+    """Greedy return of an agent (or a run directory) over `episodes` episodes seeded `seed`, `seed + 1`, ...
+
+    `env_id` evaluates on another registered environment; `env` is the factory of a run trained with one that
+    cannot be imported back (a lambda, a function of a script's __main__ or a notebook)."""
     from deepq.run.runs import load_agent
 
+    check_episodes(episodes, seed)
     agent = load_agent(agent_or_run) if not hasattr(agent_or_run, "greedy") else agent_or_run
+    remember(agent.cfg.env.id, env)
     same_env = env_id in (None, agent.cfg.env.id)
-    runner = EpisodeRunner(env_id or agent.cfg.env.id, episodes, agent.cfg.env.max_episode_steps if same_env else None)
+    runner = EpisodeRunner(agent.cfg.env if same_env else env_id, episodes,
+                           agent.cfg.env.max_episode_steps if same_env else None)
     try:
         return summarize(runner.run(agent.greedy, list(range(seed, seed + episodes))))
     finally:
         runner.close()
 
 
-def random_baseline(env_id: str, episodes: int = 100, seed: int = 1000) -> EvalResult:
-    """The uniform-random policy on the same seeded episodes (its own RNG seeded with `seed`)."""
+def random_baseline(env_id, episodes: int = 100, seed: int = 1000) -> EvalResult:
+    """The uniform-random policy on the same seeded episodes (its own RNG seeded with `seed`); `env_id` may also
+    be a run's cfg.env (with its kwargs and wrappers)."""
+    check_episodes(episodes, seed)
     runner = EpisodeRunner(env_id, episodes)
     n_actions = runner.action_space.n
     rng = np.random.default_rng(seed)

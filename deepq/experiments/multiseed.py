@@ -3,7 +3,8 @@
     RUN/seed-0/ ... RUN/seed-N/   ordinary run directories (`deepq evaluate RUN/seed-3` works)
     RUN/summary.csv               one row per seed: solved?, env steps and seconds to solve, final score, error
     RUN/aggregate.json            solve rate, medians to solve, final score mean, std and 95% t-interval
-    RUN/curve.png                 mean learning curve over the seeds with its 95% band (`deepq.plots`)
+    RUN/curve.png                 mean greedy-evaluation curve over the seeds with its 95% band (`deepq.viz.plots`)
+    RUN/aggregate.png             IQM over seeds (curve and final score), 95% stratified-bootstrap intervals
 
 Seeds train in N long-lived *spawned* worker processes (a fork of a parent that has touched PyTorch can
 deadlock), each with PyTorch on one thread, so N workers keep N cores busy without oversubscription; a worker
@@ -256,13 +257,79 @@ def _show(value, fmt: str) -> str:
 
 def _create_parent(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise DeepQError(f"run directory {path} exists and is not empty; choose a new or empty --run-dir "
-                         "for the seeds")
+        raise DeepQError(f"run directory {path} exists and is not empty; choose a new or empty " + runs._say(
+            "--run-dir for the seeds (or --overwrite to replace a run)",
+            "run_dir for the seeds (or overwrite=True to replace a run)"))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeepQError(f"run directory {path} cannot be created ({exc.strerror}); "
-                         "choose a --run-dir you can write to") from None
+                         f"choose a {runs._say('--run-dir', 'run_dir')} you can write to") from None
+
+
+def _needs_main(cfg: Config) -> bool:
+    """Whether the workers must import the user's script: the env (or network) factory is defined in it."""
+    refs = (cfg.env.id, getattr(cfg.network, "factory", None) or "")
+    return any(ref.startswith("__main__:") for ref in refs)
+
+
+def _check_workers_can_build(cfg: Config) -> None:
+    """Refuse in one line, before any process starts, what the spawned workers could not rebuild: a factory
+    that is a lambda or lives in a notebook, or one in a script whose calls would run again in every worker."""
+    import sys
+
+    from deepq.envs import source
+
+    for what, ref in (("environment", cfg.env.id), ("network", getattr(cfg.network, "factory", None) or "")):
+        module, _, name = ref.rpartition(":")
+        if module != "__main__" and not source._not_importable(ref):
+            continue
+        fix = (f"define it in a module (a .py file next to your script or notebook) and pass it from there, e.g. "
+               f"{'env' if what == 'environment' else 'network'}=mymodule.{name.split('.')[-1]}")
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        if module != "__main__" or "<" in name or "(" in name or main_file is None:
+            raise DeepQError(f"train_seeds trains each seed in a fresh worker process, which cannot rebuild the "
+                             f"{what} factory {ref} (a lambda, a nested function or a notebook's); {fix}")
+        if not _guarded(main_file):
+            raise DeepQError(f"train_seeds trains each seed in a fresh worker process, which imports your script "
+                             f"{main_file} to find the {what} factory {ref}: put the script's calls under "
+                             f"`if __name__ == \"__main__\":` (else each worker would run them again), or {fix}")
+
+
+def _guarded(script: str) -> bool:
+    """Whether the script has a top-level `if __name__ == "__main__":` block."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(script).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in
+               ast.unparse(node.test) for node in tree.body)
+
+
+class _MainHidden:
+    """While workers start: spawn would import the user's `__main__` script in each worker, running again a plain
+    script's top-level calls (a script without `if __name__ == "__main__":` then fails in every worker). The
+    workers need only deepq and the config, so the script is hidden from spawn unless a factory lives in it."""
+
+    def __init__(self, needed: bool) -> None:
+        import sys
+
+        self.main = sys.modules.get("__main__")
+        self.saved: dict = {}
+        if not needed and self.main is not None:
+            for attr in ("__file__", "__spec__"):
+                if getattr(self.main, attr, None) is not None:
+                    self.saved[attr] = getattr(self.main, attr)
+
+    def __enter__(self) -> None:
+        for attr in self.saved:
+            setattr(self.main, attr, None) if attr == "__spec__" else delattr(self.main, attr)
+
+    def __exit__(self, *exc) -> None:
+        for attr, value in self.saved.items():
+            setattr(self.main, attr, value)
 
 
 def _stop(running: dict) -> None:
@@ -285,12 +352,20 @@ def _death(exitcode: Optional[int]) -> str:
 
 
 def train_seeds(cfg: Config, seeds: Sequence[int] | str, run_dir: str | Path, workers: Optional[int] = None,
-                on_row: Optional[Callable[[SeedRow, int, int], None]] = None) -> SeedTable:
+                on_row: Optional[Callable[[SeedRow, int, int], None]] = None, *, env=None,
+                overwrite: bool = False) -> SeedTable:
     """Train `cfg` once per seed, `workers` seeds at a time (default: one per core), into RUN/seed-N.
 
     Returns the table (also written to RUN/summary.csv and RUN/aggregate.json); `on_row(row, done, total)` is
-    called as each seed finishes. Raises KeyboardInterrupt after stopping every worker if interrupted.
+    called as each seed finishes. Raises KeyboardInterrupt after stopping every worker if interrupted. `env`: an id
+    or an importable factory, as for `deepq.train`; `overwrite=True` replaces the seeds (or run) in `run_dir`.
+    Works from a plain script, with or without `if __name__ == "__main__":`, unless a factory is defined in
+    the script itself (then the guard is needed, and its absence is a one-line error).
     """
+    from deepq.envs import source
+
+    cfg = source.bind(cfg, env)
+    _check_workers_can_build(cfg)
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else list(seeds)
     if not seeds:
         raise DeepQError("give one or more seeds, e.g. --seeds 0-9")
@@ -302,6 +377,8 @@ def train_seeds(cfg: Config, seeds: Sequence[int] | str, run_dir: str | Path, wo
     run_dir = Path(run_dir)
     # Every seed's config is built (and validated) here, so a bad one fails before any process starts.
     jobs = [(s, cfg.replace(**{"seed": s, "train.torch_threads": 1}).to_dict()) for s in seeds]
+    if overwrite:
+        runs.clear_run_dir(run_dir)
     _create_parent(run_dir)
 
     ctx = get_context("spawn")
@@ -336,7 +413,8 @@ def train_seeds(cfg: Config, seeds: Sequence[int] | str, run_dir: str | Path, wo
             while pending and len(running) < workers:
                 parent_end, child_end = ctx.Pipe(duplex=True)
                 process = ctx.Process(target=_seed_worker, args=(child_end,), name="deepq-seed-worker", daemon=True)
-                process.start()
+                with _MainHidden(_needs_main(cfg)):
+                    process.start()
                 child_end.close()  # the child holds the only other end: EOF on ours means it is gone
                 worker = [None, process, parent_end]
                 running[process.sentinel] = worker
@@ -379,9 +457,11 @@ def plot_seeds(run_dirs: Sequence[Path], out_path: Path, notes: list[str]) -> Op
     if not run_dirs:
         return None
     try:
-        from deepq.viz.plots import plot_runs  # lazy: matplotlib is slow to import and needed only here
+        from deepq.viz.plots import AGGREGATE, plot_aggregate, plot_runs  # lazy: matplotlib is slow to import
 
-        return plot_runs(run_dirs, out_path)
+        curve = plot_runs(run_dirs, out_path)
+        plot_aggregate(run_dirs, out_path.parent / AGGREGATE)  # IQM and stratified-bootstrap intervals
+        return curve
     except (ImportError, DeepQError) as exc:  # e.g. no finished episode in a tiny budget: the table still stands
         notes.append(f"no learning curve: {exc}")
         return None

@@ -54,7 +54,7 @@ class ConfigResult:
 
 
 def collect(plan: SweepPlan, root: str | Path, errors: Optional[dict] = None,
-            crashes: Optional[dict] = None) -> list[ConfigResult]:
+            crashes: Optional[dict] = None, pruned: Optional[set] = None) -> list[ConfigResult]:
     """The configs, best first. `errors` maps (config_id, seed) to the one-line error of a trial that failed for
     good; `crashes` to how many of its attempts crashed. A trial with neither a scored summary nor an error is
     reported as not finished (an interrupted sweep)."""
@@ -66,6 +66,8 @@ def collect(plan: SweepPlan, root: str | Path, errors: Optional[dict] = None,
             summary = finished_summary(trial_dir(root, config, seed))
             if summary is not None:
                 rows.append(SeedRow.from_summary(seed, summary))
+            elif config.config_id in (pruned or ()):
+                rows.append(SeedRow(seed=seed, status="pruned", error="pruned by the Optuna search's pruner"))
             elif (config.config_id, seed) in errors:
                 rows.append(SeedRow(seed=seed, status="failed", error=errors[config.config_id, seed]))
             else:

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import numpy as np
+
 # Two-sided 95% Student t quantile t(0.975, df) for df = 1..30; beyond that the normal 1.96 is within 4%.
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
@@ -65,3 +67,35 @@ def median_with_never(values: Sequence[Optional[float]]) -> float:
         return ordered[mid]
     low, high = ordered[mid - 1], ordered[mid]
     return math.inf if math.inf in (low, high) else (low + high) / 2
+
+
+def iqm_rows(x_BN: np.ndarray) -> np.ndarray:
+    """Interquartile mean of each row (B, N) -> (B,): floor(N/4) values dropped at each end of the sorted row,
+    as `iqm` and scipy's trim_mean(x, 0.25) do."""
+    n = x_BN.shape[1]
+    cut = n // 4
+    return np.sort(x_BN, axis=1)[:, cut:n - cut].mean(axis=1)
+
+
+def stratified_bootstrap_ci(scores_by_task: Sequence[np.ndarray], statistic=iqm_rows, reps: int = 2000,
+                            confidence: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimate and percentile interval of `statistic` over runs, by the stratified bootstrap that rliable
+    uses (Agarwal et al. 2021): each replicate resamples the runs of every task with replacement, separately per
+    task (the stratum), and pools them. `scores_by_task[t]` is (R_t,) or (R_t, G) (G points, e.g. a curve on a
+    grid: one interval per point); `statistic` maps (B, N) -> (B,) along the pooled runs. Returns (point, low,
+    high), each () or (G,). A fixed `seed` makes the interval reproducible."""
+    tasks = [np.asarray(s, dtype=np.float64) for s in scores_by_task]
+    squeeze = tasks[0].ndim == 1
+    tasks = [t[:, None] if squeeze else t for t in tasks]  # (R_t, G)
+    pooled_NG = np.concatenate(tasks, axis=0)
+    rng = np.random.default_rng(seed)
+    # (reps, N, G): replicate b, pooled run j, point g; each task's runs drawn from that task only.
+    replicates_BNG = np.concatenate([t[rng.integers(0, len(t), size=(reps, len(t)))] for t in tasks], axis=1)
+    G = pooled_NG.shape[1]
+    point_G = np.array([statistic(pooled_NG[None, :, g])[0] for g in range(G)])
+    stat_BG = np.stack([statistic(replicates_BNG[:, :, g]) for g in range(G)], axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low_G, high_G = np.percentile(stat_BG, [tail, 100 - tail], axis=0)
+    if squeeze:
+        return point_G[0], low_G[0], high_G[0]
+    return point_G, low_G, high_G

@@ -36,7 +36,7 @@ from deepq.run.callbacks import Callback
 from deepq.config.schema import Config
 from deepq.errors import DeepQError
 from deepq.experiments.multiseed import default_workers, finished_summary, one_line, train_and_score
-from deepq.experiments.sweepfile import SweepPlan, load_sweep
+from deepq.experiments.sweepfile import SweepConfig, SweepPlan, load_sweep
 
 PLAN = "plan.json"
 SWEEP_COPY = "sweep.yaml"
@@ -71,7 +71,7 @@ class _ReportEvaluations(Callback):
         from ray import tune
 
         tune.report({"env_steps": counters["env_steps"], "grad_steps": counters["grad_steps"],
-                     "eval/mean_return": result.mean, "eval/std_return": result.std})
+                     "eval/mean_return": result.mean, "eval/std_return": result.std, "score": result.mean})
 
 
 def _final_metrics(summary: dict, reused: bool) -> dict:
@@ -100,6 +100,181 @@ def _run_trial(params: dict, configs: list, root: str) -> None:
         except Exception as exc:
             raise TrialCrashed(one_line(exc)) from None
     tune.report(_final_metrics(summary, reused))
+
+
+def _file_loggers() -> list:
+    """Tune's JSON and CSV result files per trial, without its TensorBoard events (deepq writes those)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [JsonLoggerCallback(), CSVLoggerCallback()]
+
+
+# --- Optuna: a search that proposes configs from the scores so far, pruning poor ones early ----------------------
+
+def _optuna_space(space: dict) -> dict:
+    """The sweep file's distributions as Optuna's; a choice becomes the index of its value (values may be lists,
+    e.g. network.hidden_sizes, which Optuna cannot store)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out = {}
+    for key, dist in space.items():
+        kind, args = next(iter(dist.items()))
+        if kind == "choice":
+            out[key] = CategoricalDistribution(list(range(len(args))))
+        elif kind == "randint":
+            out[key] = IntDistribution(int(args[0]), int(args[1]))
+        else:
+            low, high = (float(a) for a in args)
+            out[key] = FloatDistribution(low, high, log=kind == "loguniform")
+    return out
+
+
+def _values(space: dict, params: dict) -> dict:
+    """Optuna's params as config values (a choice's index back to its value)."""
+    out = {}
+    for key, dist in space.items():
+        kind, args = next(iter(dist.items()))
+        out[key] = args[int(params[key])] if kind == "choice" else params[key]
+    return out
+
+
+TRIAL_JSON = "trial.json"  # in SWEEP/config-NN/: the Tune trial and the values Optuna proposed for it
+
+
+def _claim_config_dir(root: Path, trial_id: str, values: dict) -> int:
+    """This trial's config number: the directory it claimed before (a retried trial), else the first free
+    config-NN, claimed by an atomic mkdir (trials start at once in several workers)."""
+    for marker in sorted(root.glob(f"config-*/{TRIAL_JSON}")):
+        if json.loads(marker.read_text()).get("trial_id") == trial_id:
+            return int(marker.parent.name.removeprefix("config-"))
+    number = 0
+    while True:
+        try:
+            (root / f"config-{number:02d}").mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        (root / f"config-{number:02d}" / TRIAL_JSON).write_text(json.dumps({"trial_id": trial_id,
+                                                                             "values": values}))
+        return number
+
+
+def _trial_numbers(root: Path) -> dict:
+    """Tune trial id -> config number, from the markers the trials wrote."""
+    return {json.loads(m.read_text())["trial_id"]: int(m.parent.name.removeprefix("config-"))
+            for m in root.glob(f"config-*/{TRIAL_JSON}")}
+
+
+def _run_optuna_trial(params: dict, plan: SweepPlan, root: str) -> None:
+    """One config proposed by Optuna, trained on every seed in turn. Each in-training evaluation is reported
+    (`score` = its mean return, the same seeds in the same order in every trial, so the pruner compares like with
+    like); the last report's `score` is the IQM of the seeds' final scores, what Optuna optimises."""
+    from ray import tune
+
+    from deepq.experiments import stats
+
+    values = _values(plan.optuna["space"], params)
+    config_id = _claim_config_dir(Path(root), tune.get_context().get_trial_id(), values)
+    config = plan.resolve_values(values)
+    finals = []
+    for seed in plan.seeds:
+        run_dir = Path(root) / f"config-{config_id:02d}" / f"seed-{seed}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a crashed attempt's leftovers: this trial starts over
+        try:
+            summary = train_and_score(Config.from_dict({**config, "seed": seed}), run_dir,
+                                      callbacks=[_ReportEvaluations()])
+        except Exception as exc:
+            raise TrialCrashed(one_line(exc)) from None
+        finals.append(summary["final_eval"]["mean"])
+    tune.report({"score": stats.iqm(finals), "final/iqm": stats.iqm(finals), "env_steps": summary["env_steps"]})
+
+
+def _fit_optuna(tune, plan: SweepPlan, root: Path, experiment: Path, workers: Optional[int], echo):
+    """Run the Optuna search through Ray Tune's integration (OptunaSearch: TPE, seeded) with a Tune scheduler as
+    the pruner (median: stop a trial whose best evaluation is below the median of the others' at the same
+    point, Optuna's MedianPruner rule; asha: asynchronous successive halving)."""
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
+    from ray.tune.search.optuna import OptunaSearch
+
+    from deepq.config.schema import Config as _Config
+
+    import warnings
+
+    spec = plan.optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A reused actor may report an iteration Optuna already has; it keeps the first value, which is what we want.
+    warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=")
+    base = _Config.from_dict({**plan.resolve_values({}), "seed": 0})
+    per_seed = (base.train.total_steps // base.eval.interval + 1) if base.eval.interval else 1
+    reports = len(plan.seeds) * per_seed + 1
+    grace = max(1, per_seed // 4)
+    goal = {"metric": "score", "mode": "max"}
+    scheduler = {"median": lambda: MedianStoppingRule(time_attr="training_iteration", grace_period=grace,
+                                                      min_samples_required=3, **goal),
+                 "asha": lambda: ASHAScheduler(time_attr="training_iteration", max_t=reports, grace_period=grace,
+                                               reduction_factor=3, **goal),
+                 "none": FIFOScheduler}[spec["pruner"]]()
+    search = OptunaSearch(space=_optuna_space(spec["space"]), sampler=optuna.samplers.TPESampler(seed=spec["seed"]),
+                          **goal)
+    total = spec["samples"]
+
+    def numbering(trial) -> str:
+        number = _trial_numbers(root).get(trial.trial_id)
+        return f"config-{number:02d}" if number is not None else f"trial {trial.trial_id}"
+
+    class Progress(tune.Callback):
+        done = 0
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            r = trial.last_result or {}
+            name = numbering(trial)
+            shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in _values(spec["space"], trial.config).items())
+            last = r.get("score", float("nan"))
+            how = (f"IQM of final scores {r['final/iqm']:.1f}" if "final/iqm" in r else
+                   f"pruned after {r.get('training_iteration', 0)} evaluations (last {last:.1f})")
+            echo(f"[{self.done}/{total}] {name} ({shown}): {how}")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            echo(f"[{self.done}/{total}] {numbering(trial)}: FAILED")
+
+    trainable = tune.with_resources(tune.with_parameters(_run_optuna_trial, plan=plan, root=str(root)), {"cpu": 1})
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
+                                    num_samples=total, max_concurrent_trials=workers, reuse_actors=True,
+                                    trial_dirname_creator=lambda t: f"trial-{t.trial_id}"),
+        run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0,
+                                  callbacks=[Progress(), *_file_loggers()],
+                                  failure_config=tune.FailureConfig(max_failures=plan.max_failures)))
+    return tuner.fit()
+
+
+def _optuna_outcome(plan: SweepPlan, grid, root: Path) -> tuple[SweepPlan, dict, set]:
+    """The plan with the configs Optuna tried (for ranking), their failures and the pruned config ids."""
+    import dataclasses
+
+    configs, failures, pruned = [], {}, set()
+    numbers = _trial_numbers(root)
+    for result in grid:
+        trial_id = Path(result.path).name.removeprefix("trial-")
+        if trial_id not in numbers:
+            continue  # never started (interrupted before it ran)
+        config_id = numbers[trial_id]
+        values = _values(plan.optuna["space"], result.config)
+        configs.append(SweepConfig(config_id, values, plan.resolve_values(values)))
+        if result.error is not None:
+            line = _error_line(str(result.error))
+            for seed in plan.seeds:
+                failures[config_id, seed] = (1, line)
+        elif "final/iqm" not in (result.metrics or {}):
+            pruned.add(config_id)
+    configs.sort(key=lambda c: c.config_id)
+    return dataclasses.replace(plan, configs=configs), failures, pruned
 
 
 def _error_line(text: Optional[str]) -> str:
@@ -254,10 +429,22 @@ def run_sweep(sweep_file: str | Path, run_dir: str | Path, address: Optional[str
     if workers is not None and workers < 1:
         raise DeepQError(f"--workers must be >= 1, got {workers}")
     plan = load_sweep(sweep_file)
+    for line in plan.warnings:
+        echo(f"deepq: {line}")
     root = Path(run_dir).resolve()  # Tune needs an absolute path, and trials must not depend on their cwd
+    if plan.optuna is not None:
+        if resume:
+            raise DeepQError("an Optuna search cannot be resumed (what it learned lives in its sampler); start it "
+                             "again in a new --run-dir")
+        if importlib.util.find_spec("optuna") is None:
+            raise DeepQError(f"the sweep file's optuna section needs Optuna, which is not installed; install it "
+                             f"with: {INSTALL_HINT}")
     _check_dir(root, plan, Path(sweep_file), resume)
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables
+    # Each trial's run directory has deepq's own TensorBoard events; Tune's would show every trial twice. Its
+    # result.json and progress.csv stay (passed explicitly below), its TensorBoard logger goes.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     tune = _import_tune()
     owns_ray = _connect(address, workers)
     if not resume:
@@ -267,28 +454,36 @@ def run_sweep(sweep_file: str | Path, run_dir: str | Path, address: Optional[str
     tune_logger.setLevel(logging.CRITICAL)  # each crash is reported as one line by `_progress`, not a traceback
     experiment = root / TUNE_DIR / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")  # this invocation's files
     try:
-        trainable = tune.with_resources(tune.with_parameters(_run_trial, configs=plan.configs, root=str(root)),
-                                        {"cpu": 1})
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"config": tune.grid_search([c.config_id for c in plan.configs]),
-                         "seed": tune.grid_search(plan.seeds)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True,
-                                        trial_dirname_creator=lambda t: _trial_name(t.config["config"],
-                                                                                    t.config["seed"])),
-            run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0,
-                                      callbacks=[_progress(plan, echo)],
-                                      failure_config=tune.FailureConfig(max_failures=plan.max_failures)))
-        tuner.fit()
+        if plan.optuna is not None:
+            grid = _fit_optuna(tune, plan, root, experiment, workers, echo)
+        else:
+            trainable = tune.with_resources(tune.with_parameters(_run_trial, configs=plan.configs, root=str(root)),
+                                            {"cpu": 1})
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"config": tune.grid_search([c.config_id for c in plan.configs]),
+                             "seed": tune.grid_search(plan.seeds)},
+                tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True,
+                                            trial_dirname_creator=lambda t: _trial_name(t.config["config"],
+                                                                                        t.config["seed"])),
+                run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0,
+                                          callbacks=[_progress(plan, echo), *_file_loggers()],
+                                          failure_config=tune.FailureConfig(max_failures=plan.max_failures)))
+            tuner.fit()
     finally:
         tune_logger.setLevel(level)
         if owns_ray:
             import ray
 
             ray.shutdown()
-    failures = _failures(experiment)
+    pruned: set = set()
+    if plan.optuna is not None:
+        plan, failures, pruned = _optuna_outcome(plan, grid, root)
+        (root / PLAN).write_text(json.dumps(_plan_json(plan), indent=1))  # the configs Optuna tried, as run
+    else:
+        failures = _failures(experiment)
     results = ranking.collect(plan, root, errors={k: line for k, (_, line) in failures.items()},
-                              crashes={k: n for k, (n, _) in failures.items()})
+                              crashes={k: n for k, (n, _) in failures.items()}, pruned=pruned)
     ranking.write_csv(results, plan, root / ranking.RESULTS_CSV)
     ranking.plot(results, root / ranking.RESULTS_PNG)
     finished = all(r.status != "interrupted" for result in results for r in result.rows)

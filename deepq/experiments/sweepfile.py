@@ -29,16 +29,18 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from deepq.config.schema import read_yaml, resolve
 from deepq.errors import ConfigError, DeepQError
 
-KEYS = ("base", "seeds", "grid", "random", "max_failures")
+KEYS = ("base", "seeds", "grid", "random", "optuna", "max_failures")
+OPTUNA_KEYS = ("samples", "seed", "pruner", "space")
+PRUNERS = ("median", "asha", "none")
 BASE_KEYS = ("env", "preset", "config", "overrides")
 RANDOM_KEYS = ("samples", "seed", "space")
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
@@ -63,11 +65,25 @@ class SweepPlan:
     seeds: list[int]
     swept_keys: list[str]
     max_failures: int
+    warnings: list = field(default_factory=list)  # swept keys without effect (no_effect_warnings)
+    optuna: Optional[dict] = None  # an Optuna search (samples, seed, pruner, space) instead of fixed configs
+    base: dict = field(default_factory=dict)  # how a config is resolved: env, preset, config (path), overrides
 
     def to_json(self) -> dict:
         """What a resumed sweep must match: every config in full, and the seeds."""
-        return {"seeds": self.seeds, "max_failures": self.max_failures,
+        data = {"seeds": self.seeds, "max_failures": self.max_failures,
                 "configs": [{"id": c.config_id, "values": c.values, "config": c.config} for c in self.configs]}
+        if self.optuna is not None:
+            data["optuna"] = {k: v for k, v in self.optuna.items() if k != "draws"}
+        return data
+
+    def resolve_values(self, values: dict) -> dict:
+        """The full config (Config.to_dict(), seed excluded) of the base with `values` (dotted keys) applied."""
+        cfg = resolve(env_id=self.base.get("env"), preset=self.base.get("preset"), config_file=self.base.get("config"),
+                      overrides={**self.base.get("overrides", {}), **values, "train.torch_threads": 1})
+        config = cfg.to_dict()
+        config.pop("seed")
+        return config
 
 
 def load_sweep(path: str | Path) -> SweepPlan:
@@ -87,6 +103,9 @@ def load_sweep(path: str | Path) -> SweepPlan:
         if not isinstance(values, list) or not values:
             raise DeepQError(f"{where}: grid.{key} must be a non-empty list of values, e.g. [0.001, 0.0025]")
     samples = _random_samples(data.get("random"), where)
+    optuna = _optuna_spec(data.get("optuna"), where)
+    if optuna is not None and (grid or samples):
+        raise DeepQError(f"{where}: an optuna section searches the space itself; drop grid and random (or optuna)")
     _no_seed_key([*grid, *(samples[0] if samples else {})], where)
     both = [key for key in grid if samples and key in samples[0]]
     if both:
@@ -98,6 +117,8 @@ def load_sweep(path: str | Path) -> SweepPlan:
     points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     if samples:
         points = [{**point, **sample} for point in points for sample in samples]
+    if optuna is not None:
+        points = optuna.pop("draws")  # each end of every range, to validate before Ray starts; not trained
     configs = []
     for config_id, values in enumerate(points):
         try:
@@ -111,8 +132,75 @@ def load_sweep(path: str | Path) -> SweepPlan:
         config.pop("seed")
         # The values as the config typed them: YAML reads 1e-3 as a string, the config as the number 0.001.
         configs.append(SweepConfig(config_id, {key: _lookup(config, key) for key in values}, config))
-    return SweepPlan(configs=configs, seeds=seeds, swept_keys=list(dict.fromkeys([*grid, *(samples or [{}])[0]])),
-                     max_failures=max_failures)
+    swept = list(dict.fromkeys([*grid, *(samples or [{}])[0], *((optuna or {}).get("space") or {})]))
+    base_spec = {"env": base.get("env"), "preset": base.get("preset"), "config": config_file, "overrides": overrides}
+    return SweepPlan(configs=[] if optuna else configs, seeds=seeds, swept_keys=swept, max_failures=max_failures,
+                     warnings=no_effect_warnings(swept, configs), optuna=optuna, base=base_spec)
+
+
+def _optuna_spec(value: Any, where: str) -> Optional[dict]:
+    """The optuna section: {samples, seed, pruner, space (as written), draws (configs to validate now)}."""
+    if value is None:
+        return None
+    spec = _mapping(value, f"{where}: optuna")
+    _known(spec, OPTUNA_KEYS, f"{where}: optuna")
+    samples, seed, pruner = spec.get("samples"), spec.get("seed", 0), spec.get("pruner", "median")
+    for key, number, low in (("samples", samples, 1), ("seed", seed, 0)):
+        if not isinstance(number, int) or isinstance(number, bool) or number < low:
+            raise DeepQError(f"{where}: optuna.{key} must be a whole number >= {low}, got {number!r}")
+    if pruner not in PRUNERS:
+        raise DeepQError(f"{where}: optuna.pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    space = _mapping(spec.get("space"), f"{where}: optuna.space")
+    if not space:
+        raise DeepQError(f"{where}: optuna.space is empty; give e.g. learner.lr: {{loguniform: [1.0e-4, 1.0e-2]}}")
+    _no_seed_key(list(space), where)
+    for key, dist in space.items():
+        _check_distribution(key, dist, where, "optuna.space")
+    ends = [{key: _end(dist, i) for key, dist in space.items()} for i in (0, -1)]
+    return {"samples": samples, "seed": seed, "pruner": pruner, "space": space, "draws": ends}
+
+
+def _end(dist: dict, i: int) -> Any:
+    kind, args = next(iter(dist.items()))
+    value = args[i] if kind == "choice" else _number(args[i])
+    return int(value) if kind == "randint" else value
+
+
+# A key that only matters under a setting: (key, the setting's key, the values under which it acts).
+ONLY_UNDER = {
+    "target.update_interval": ("target.kind", ("hard",)),
+    "target.tau": ("target.kind", ("soft",)),
+    "replay.alpha": ("replay.kind", ("prioritized",)),
+    "replay.beta_start": ("replay.kind", ("prioritized",)),
+    "replay.beta_steps": ("replay.kind", ("prioritized",)),
+    "replay.priority_eps": ("replay.kind", ("prioritized",)),
+    "replay.temperature": ("replay.kind", ("loss_softmax",)),
+    "replay.sort_interval": ("replay.kind", ("loss_softmax",)),
+    "exploration.duration": ("exploration.schedule", ("linear",)),
+    "exploration.decay": ("exploration.schedule", ("exponential",)),
+    "learner.huber_delta": ("learner.loss", ("huber",)),
+    "eval.screen_episodes": ("eval.interval", None),  # any interval but 0
+}
+
+
+def no_effect_warnings(swept: list[str], configs: list[SweepConfig]) -> list[str]:
+    """One line per swept key that has no effect in some of the configs (e.g. target.update_interval under a soft
+    target): those configs differ in name only, and their seeds are spent twice on the same experiment."""
+    lines = []
+    for key in swept:
+        if key not in ONLY_UNDER:
+            continue
+        setting, acting = ONLY_UNDER[key]
+        idle = [c for c in configs if (_lookup(c.config, setting) == 0 if acting is None
+                                       else _lookup(c.config, setting) not in acting)]
+        if not idle:
+            continue
+        values = sorted({str(_lookup(c.config, setting)) for c in idle})
+        where = "in every config" if len(idle) == len(configs) else f"in {len(idle)} of {len(configs)} configs"
+        needs = "a non-zero eval.interval" if acting is None else f"{setting}={'|'.join(acting)}"
+        lines.append(f"warning: {key} is swept but has no effect {where} ({setting}={', '.join(values)}; it acts "
+                     f"only with {needs}): those configs train alike")
+    return lines
 
 
 def _lookup(config: dict, dotted: str) -> Any:
@@ -187,9 +275,9 @@ def _random_samples(value: Any, where: str) -> list[dict]:
     return [{key: draw(rng) for key, draw in draws.items()} for _ in range(samples)]
 
 
-def _check_distribution(key: str, dist: Any, where: str):
+def _check_distribution(key: str, dist: Any, where: str, section: str = "random.space"):
     """A function rng -> value (a plain Python number or item), or a one-line error naming the key."""
-    at = f"{where}: random.space.{key}"
+    at = f"{where}: {section}.{key}"
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
         raise DeepQError(f"{at} must be one of {{uniform|loguniform|randint: [low, high]}} or "
                          f"{{choice: [values]}}, got {dist!r}")

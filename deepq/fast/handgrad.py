@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepq.nets.activations import ACTIVATIONS
+
 aten = torch.ops.aten
 
 
@@ -31,13 +33,15 @@ class Activation(NamedTuple):
     backward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (grad, input, output) -> grad
 
 
-# The backward formulas are autograd's own kernels for these activations (same numbers, one op each).
-ACTIVATIONS = {
-    "relu": Activation(torch.relu, lambda g, z, y: aten.threshold_backward(g, y, 0)),
-    "tanh": Activation(torch.tanh, lambda g, z, y: aten.tanh_backward(g, y)),
-    "elu": Activation(F.elu, lambda g, z, y: aten.elu_backward(g, 1.0, 1.0, 1.0, True, y)),
-    "gelu": Activation(F.gelu, lambda g, z, y: aten.gelu_backward(g, z)),
-    "silu": Activation(F.silu, lambda g, z, y: aten.silu_backward(g, z)),
+# The batched kernels for the activation modules of deepq.nets.activations (the one list of activations): the
+# backward formulas are autograd's own kernels (same numbers, one op each). A test checks each forward against the
+# module's own forward.
+KERNELS: dict[type[nn.Module], Activation] = {
+    nn.ReLU: Activation(torch.relu, lambda g, z, y: aten.threshold_backward(g, y, 0)),
+    nn.Tanh: Activation(torch.tanh, lambda g, z, y: aten.tanh_backward(g, y)),
+    nn.ELU: Activation(F.elu, lambda g, z, y: aten.elu_backward(g, 1.0, 1.0, 1.0, True, y)),
+    nn.GELU: Activation(F.gelu, lambda g, z, y: aten.gelu_backward(g, z)),
+    nn.SiLU: Activation(F.silu, lambda g, z, y: aten.silu_backward(g, z)),
 }
 
 
@@ -115,7 +119,7 @@ class FlatMLP:
         self.flat_SP, self.layout = bind(nets, device)
         self.layers = self.layout.views(self.flat_SP)  # cached views: they follow in-place updates of flat_SP
         self.weights_T = [weight.transpose(1, 2) for weight, _ in self.layers]
-        self.act = ACTIVATIONS[activation]
+        self.act = KERNELS[ACTIVATIONS[activation]]
         self.dueling_DA = dueling_matrix(n_actions, device) if dueling else None
         self.dueling_AD = None if self.dueling_DA is None else self.dueling_DA.t().contiguous()
 

@@ -1,4 +1,4 @@
-"""One DQN gradient step for S networks at once (S = 1 for a single agent): TD targets, loss gradient, backward
+"""The fast path: one DQN gradient step for S networks at once (S = 1 for a single agent): TD targets, loss gradient, backward
 pass by hand (deepq.handgrad), clipping, Adam and the target-network update, each on flat weight vectors.
 
 Shapes: S networks, B batch, O observation dims, A actions. Everything here is tensor math on one device; no
@@ -14,13 +14,17 @@ import torch
 from torch import nn
 
 from deepq.fast.adam import FlatAdam
+from deepq.algo.objectives import Loss, TensorBatch
 from deepq.config.schema import Config
-from deepq.fast.handgrad import FlatMLP, clip_grad_norm
+from deepq.fast.handgrad import KERNELS, FlatMLP, clip_grad_norm
 from deepq.algo.losses import td_loss, td_loss_grad
 from deepq.algo.targets import double_q_target, hard_update, soft_update, td_target
+from deepq.errors import DeepQError
+from deepq.nets.activations import ACTIVATIONS
+from deepq.nets.networks import DuelingQNetwork, QNetwork
 
 
-class Learner:
+class FlatLearner:
     """Online and target networks of S agents as flat vectors, and the optimizer over them.
 
     `nets` are the S online `nn.Module`s (deepq.networks); their parameters become views of `online.flat_SP`, and
@@ -90,3 +94,68 @@ class Learner:
             soft_update(self.target.flat_SP, self.params_SP, self.cfg.target.tau)
         elif self.grad_steps % self.cfg.target.update_interval == 0:
             hard_update(self.target.flat_SP, self.params_SP)
+
+
+Learner = FlatLearner  # the name bench/ and older code use
+
+
+def unsupported_reason(net: nn.Module, cfg: Config) -> Optional[str]:
+    """None where the fast path trains `net` exactly as autograd would, else why not (one phrase)."""
+    if cfg.learner.objective != "td" or cfg.network.layer_norm or cfg.network.noisy:
+        return "it trains plain TD only (not learner.objective != td, network.layer_norm or network.noisy)"
+    if type(net) not in (QNetwork, DuelingQNetwork):
+        return f"it is a {type(net).__name__}, not deepq's plain or dueling MLP (deepq.nets.networks)"
+    kinds = [type(m) for m in net.torso]
+    if kinds[0::2] != [nn.Linear] * len(kinds[0::2]) or len(set(kinds[1::2])) != 1 or len(kinds) % 2:
+        return "its torso is not Linear layers alternating with one kind of activation"
+    if kinds[1] not in KERNELS or ACTIVATIONS.get(cfg.network.activation) is not kinds[1]:
+        return f"its activation {kinds[1].__name__} has no hand-written backward kernel"
+    if (type(net) is DuelingQNetwork) != cfg.network.dueling:
+        return "network.dueling does not match the network"
+    return None
+
+
+class FlatMLPLearner:
+    """The `deepq.algo.learner.Learner` interface over a `FlatLearner` of one network (S = 1)."""
+
+    def __init__(self, online: nn.Module, n_actions: int, cfg: Config, device: torch.device) -> None:
+        self.online = online.to(device)
+        self.flat = FlatLearner([self.online], n_actions, cfg, device)
+        self.target = None if self.flat.target_nets is None else self.flat.target_nets[0]
+
+    @property
+    def grad_steps(self) -> int:
+        return self.flat.grad_steps
+
+    @grad_steps.setter
+    def grad_steps(self, value: int) -> None:
+        self.flat.grad_steps = value
+
+    def q_values(self, obs_NO: torch.Tensor) -> torch.Tensor:
+        return self.flat.q_values(obs_NO.unsqueeze(0))[0]  # (N, A)
+
+    def update(self, b: TensorBatch) -> Loss:
+        td_error_SB, loss_S, q_mean_S = self.flat.step(
+            b.obs.unsqueeze(0), b.action.unsqueeze(0), b.reward.unsqueeze(0), b.next_obs.unsqueeze(0),
+            b.done.unsqueeze(0), b.discount.unsqueeze(0), None if b.weights is None else b.weights.unsqueeze(0))
+        return Loss(loss_S[0], td_error_SB[0], q_mean_S[0])
+
+    def set_lr(self, lr: float) -> None:
+        self.flat.set_lr(lr)
+
+    @property
+    def lr(self) -> float:
+        return self.flat.optimizer.lr
+
+    def optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        return self.flat.optimizer.tensors()
+
+    def load_optimizer_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "exp_avg" not in tensors:
+            raise DeepQError("this checkpoint's optimizer state is per tensor (an older deepq, or "
+                             "learner.backend=autograd); it cannot continue on the flat back-end: resume it with "
+                             "learner.backend=autograd, or load it for evaluation only")
+        self.flat.optimizer.load_tensors(tensors)
+
+    def is_finite(self) -> bool:
+        return bool(torch.isfinite(self.flat.params_SP).all())

@@ -1,58 +1,75 @@
-"""Q-networks: map a batch of flat observations (B, obs_dim) to Q-values (B, A). Nothing else."""
+"""deepq's own Q-networks: map a batch of flat observations (B, O) to Q-values (B, A), or, for a distributional
+objective (`atoms` = K outputs per action: C51 logits, QR-DQN quantiles, HL-Gauss logits), to (B, A, K). Nothing
+else. Options: LayerNorm after each hidden Linear (PQN, Gallici et al. 2024) and NoisyNet layers
+(deepq.nets.noisy, Fortunato et al. 2018) in place of every Linear."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
+from deepq.nets.activations import ACTIVATIONS
+from deepq.nets.noisy import NoisyLinear
 
 
-def mlp(in_dim: int, hidden_sizes: tuple[int, ...], activation: str) -> tuple[nn.Sequential, int]:
-    """Hidden layers only; returns the torso and its output width."""
+def linear(in_dim: int, out_dim: int, noisy: bool = False) -> nn.Module:
+    return NoisyLinear(in_dim, out_dim) if noisy else nn.Linear(in_dim, out_dim)
+
+
+def mlp(in_dim: int, hidden_sizes: tuple[int, ...], activation: str, layer_norm: bool = False,
+        noisy: bool = False) -> tuple[nn.Sequential, int]:
+    """Hidden layers only (Linear [-> LayerNorm] -> activation, each); returns the torso and its output width."""
     layers: list[nn.Module] = []
     width = in_dim
     for size in hidden_sizes:
-        layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+        layers += [linear(width, size, noisy)] + ([nn.LayerNorm(size)] if layer_norm else []) + \
+                  [ACTIVATIONS[activation]()]
         width = size
     return nn.Sequential(*layers), width
 
 
 class QNetwork(nn.Module):
-    """MLP torso, then a linear head with one output per action (no output activation)."""
+    """MLP torso, then a linear head with one output per action (no output activation); with `atoms` = K, K
+    outputs per action, reshaped to (B, A, K)."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...] = (64, 64),
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", *, layer_norm: bool = False, noisy: bool = False,
+                 atoms: Optional[int] = None) -> None:
         super().__init__()
-        self.torso, width = mlp(obs_dim, hidden_sizes, activation)
-        self.head = nn.Linear(width, n_actions)
+        self.n_actions, self.atoms = n_actions, atoms
+        self.torso, width = mlp(obs_dim, hidden_sizes, activation, layer_norm, noisy)
+        self.head = linear(width, n_actions * (atoms or 1), noisy)
 
     def forward(self, obs_BO: torch.Tensor) -> torch.Tensor:
-        return self.head(self.torso(obs_BO))  # (B, A)
+        out = self.head(self.torso(obs_BO))  # (B, A) or (B, A * K)
+        return out if self.atoms is None else out.view(-1, self.n_actions, self.atoms)  # (B, A, K)
 
 
 def dueling_aggregate(value_B1: torch.Tensor, advantage_BA: torch.Tensor) -> torch.Tensor:
     """Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')   (Wang et al. 2016, eq. 9). Subtracting the mean makes V and A
-    identifiable (adding a constant to A and removing it from V would otherwise give the same Q)."""
+    identifiable (adding a constant to A and removing it from V would otherwise give the same Q). The same per atom
+    for a distributional head: value (B, 1, K), advantage (B, A, K) (Rainbow, Hessel et al. 2018)."""
     return value_B1 + advantage_BA - advantage_BA.mean(dim=1, keepdim=True)
 
 
 class DuelingQNetwork(nn.Module):
     """MLP torso, then two linear heads: a state value V(s) (B, 1) and advantages A(s, a) (B, A), aggregated
-    by `dueling_aggregate`."""
+    by `dueling_aggregate`; with `atoms` = K, (B, 1, K) and (B, A, K)."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...] = (64, 64),
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", *, layer_norm: bool = False, noisy: bool = False,
+                 atoms: Optional[int] = None) -> None:
         super().__init__()
-        self.torso, width = mlp(obs_dim, hidden_sizes, activation)
-        self.value = nn.Linear(width, 1)
-        self.advantage = nn.Linear(width, n_actions)
+        self.n_actions, self.atoms = n_actions, atoms
+        self.torso, width = mlp(obs_dim, hidden_sizes, activation, layer_norm, noisy)
+        self.value = linear(width, atoms or 1, noisy)
+        self.advantage = linear(width, n_actions * (atoms or 1), noisy)
 
     def forward(self, obs_BO: torch.Tensor) -> torch.Tensor:
         h_BH = self.torso(obs_BO)
-        return dueling_aggregate(self.value(h_BH), self.advantage(h_BH))  # (B, A)
-
-
-def build_q_network(obs_dim: int, n_actions: int, network_cfg) -> nn.Module:
-    cls = DuelingQNetwork if network_cfg.dueling else QNetwork
-    return cls(obs_dim, n_actions, tuple(network_cfg.hidden_sizes), network_cfg.activation)
+        if self.atoms is None:
+            return dueling_aggregate(self.value(h_BH), self.advantage(h_BH))  # (B, A)
+        value_B1K = self.value(h_BH).view(-1, 1, self.atoms)
+        return dueling_aggregate(value_B1K, self.advantage(h_BH).view(-1, self.n_actions, self.atoms))  # (B, A, K)

@@ -4,6 +4,7 @@ Keys (also listed in the README):
   rollout/episode_return, rollout/episode_length   one per finished training episode
   rollout/epsilon                                  exploration rate at that moment
   train/loss, train/q_mean                         means over the gradient steps since the last record
+  train/lr                                         Adam's learning rate at that moment (learner.lr_end decays it)
   eval/mean_return, eval/std_return, eval/min_return, eval/max_return   greedy evaluation
   eval/episodes                                    its episodes (fewer when eval.screen_episodes cut it short)
   time/sps                                         env steps per second of training wall-clock
@@ -23,7 +24,7 @@ from deepq.errors import WriteError
 
 COUNTERS = ("kind", "env_steps", "episodes", "grad_steps")
 KEYS = ("rollout/episode_return", "rollout/episode_length", "rollout/epsilon", "train/loss", "train/q_mean",
-        "eval/mean_return", "eval/std_return", "eval/min_return", "eval/max_return", "eval/episodes", "time/sps",
+        "train/lr", "eval/mean_return", "eval/std_return", "eval/min_return", "eval/max_return", "eval/episodes", "time/sps",
         "time/elapsed_s")
 COLUMNS = COUNTERS + KEYS
 

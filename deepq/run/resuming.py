@@ -10,39 +10,49 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
+from deepq.envs.spaces import shape_text
 from deepq.run import runs, snapshot
-from deepq.run.checkpoint import load_checkpoint
+from deepq.checkpoint import load_checkpoint
 from deepq.config.schema import Config
-from deepq.errors import DeepQError
+from deepq.errors import ConfigError, DeepQError
 
 GROWS = "train.total_steps"  # may only grow
 FREE = "log."  # may change freely
-
-
-def resume(run_dir: str | Path, *, total_steps: Optional[int] = None, quiet: bool = False,
-           callbacks: Sequence = ()):
-    """Continue the run in `run_dir` from its latest checkpoint; `total_steps` raises its budget. Returns the
-    agent, as `deepq.train` does."""
-    from deepq.train import train
-
-    overrides = {} if total_steps is None else {GROWS: total_steps}
-    return train(config_for_resume(run_dir, overrides), run_dir, quiet=quiet, callbacks=callbacks, resume=True)
+STOP = "eval.stop_when_solved"  # may change: whether the continuation stops at a (next) solved evaluation
 
 
 def config_for_resume(run_dir: str | Path, overrides: Optional[dict[str, Any]] = None) -> Config:
-    """The run's config.yaml with the overrides a resume allows; any other change is a one-line error."""
-    saved = runs.read_run_config(_run_dir(run_dir))
+    """The run's config.yaml with the overrides a resume allows; any other change is a one-line error.
+
+    Raising the budget of a run that stopped when solved means training on past the solve: eval.stop_when_solved
+    turns false unless the overrides set it."""
+    path = _run_dir(run_dir)
+    saved = runs.read_run_config(path)
+    overrides = dict(overrides or {})
+    if STOP not in overrides and _stopped_solved(path) and saved.replace(**overrides).train.total_steps > \
+            saved.train.total_steps:
+        overrides[STOP] = False
     cfg = saved.replace(**overrides) if overrides else saved
     check_same_run(saved, cfg, run_dir)
     return cfg
 
 
+def _stopped_solved(path: Path) -> bool:
+    """Whether the run's last session ended because it solved the task (its summary.json says so)."""
+    import json
+
+    try:
+        return json.loads((path / runs.SUMMARY).read_text()).get("stopped") == "solved"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def check_same_run(saved: Config, cfg: Config, run_dir: str | Path) -> None:
     """Refuse, in one line, a config that differs from the run's saved one other than as a resume may."""
     for key, old, new in _changes(saved.to_dict(), cfg.to_dict()):
-        if key.startswith(FREE):
+        if key.startswith(FREE) or key == STOP:
             continue
         if key == GROWS and new >= old:
             continue
@@ -66,22 +76,28 @@ def read_latest(path: Path, cfg: Config, spaces: dict[str, Any]) -> tuple[dict, 
         raise DeepQError(f"checkpoint {ckpt} holds an agent only, not a training state to resume from (copied "
                          "from a best/final checkpoint, or written by an older deepq); start a new run")
     theirs, ours = state.get("spaces") or {}, spaces
-    if (theirs.get("env_id"), theirs.get("obs_dim"), theirs.get("n_actions")) != \
-            (ours["env_id"], ours["obs_dim"], ours["n_actions"]):
+    if (theirs.get("env_id"), shape_text(theirs)) != (ours["env_id"], shape_text(ours)):
         raise DeepQError(f"checkpoint {ckpt} was trained on {_describe(theirs)} but this run is {_describe(ours)}; "
                          "resume a run with its own checkpoint")
     loop = resume_state.get("loop") or {}
-    for key, old, new in _changes(loop.get("config") or {}, cfg.to_dict()):
-        if not key.startswith(FREE) and key != GROWS:
+    for key, old, new in _changes(_with_defaults(loop.get("config") or {}), cfg.to_dict()):
+        if not key.startswith(FREE) and key not in (GROWS, STOP):
             raise DeepQError(f"checkpoint {ckpt} was written with {key}={old} but the run's config.yaml says "
                              f"{new}: the run directory is inconsistent; restore its config.yaml or start anew")
     counters, result = loop.get("counters") or {}, loop.get("result") or {}
-    if result.get("solved") and cfg.eval.stop_when_solved:
-        raise DeepQError(f"run {path} already stopped when it solved the task (at {result.get('solved_at_env_steps')}"
-                         f" env steps): nothing to resume; its agent is {runs.checkpoint_path(path, 'final')}")
-    if counters.get("env_steps", 0) >= cfg.train.total_steps:
-        raise DeepQError(f"run {path} already finished its {cfg.train.total_steps} env steps; to train on, raise "
-                         f"the budget: deepq train --resume {path} {GROWS}={2 * cfg.train.total_steps}")
+    steps, budget = counters.get("env_steps", 0), cfg.train.total_steps
+    more = max(2 * budget, steps + budget)
+    raised = budget > int((loop.get("config") or {}).get("train", {}).get("total_steps", budget))
+    if result.get("solved") and cfg.eval.stop_when_solved and not raised:
+        # Stopping again needs a larger budget to stop within; training on needs either.
+        raise DeepQError(f"run {path} stopped when it solved the task (at {result.get('solved_at_env_steps')} env "
+                         f"steps); its agent is {runs.checkpoint_path(path, 'final')}; to train on past the solve, "
+                         "raise the budget: " + runs._say(f"deepq train --resume {path} {GROWS}={more}",
+                                                         f"deepq.resume({str(path)!r}, total_steps={more})"))
+    if steps >= budget:
+        raise DeepQError(f"run {path} already finished its {budget} env steps; to train on, raise the budget: "
+                         + runs._say(f"deepq train --resume {path} {GROWS}={more}",
+                                     f"deepq.resume({str(path)!r}, total_steps={more})"))
     return tensors, state
 
 
@@ -97,12 +113,22 @@ def restore(saved: tuple[dict, dict], parts: snapshot.Parts, cfg: Config, path: 
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise DeepQError(f"checkpoint {runs.checkpoint_path(path, 'latest')} does not fit this run's config "
                          f"({reason}); resume a run with its own checkpoint") from None
+    if not parts.agent.learner.is_finite():
+        raise DeepQError(f"checkpoint {runs.checkpoint_path(path, 'latest')} holds NaN or infinite weights: it "
+                         "cannot continue; start a new run (deepq never writes such a checkpoint itself)")
     if not exact:
         print(f"deepq: note: the state of {cfg.env.id} cannot be saved, so its episodes restart on resume (reset "
               f"with seed {seed}, from the run's seed and env step {env_steps}): the run goes on, but not bit for "
               "bit as an uninterrupted one would", file=sys.stderr)
+    result = loop["result"]
+    past = ""
+    if result.get("solved"):
+        past = f", past its solve at env step {result.get('solved_at_env_steps')}"
+        if cfg.eval.stop_when_solved:  # asked to stop again: at the next evaluation that reaches the threshold
+            result.update(solved=False, solved_at_env_steps=None, seconds_to_solve=None)
+            past += " (stopping at the next solved evaluation)"
     if not quiet:
-        print(f"deepq: resuming {path} at env step {env_steps} of {cfg.train.total_steps}", file=sys.stderr)
+        print(f"deepq: resuming {path} at env step {env_steps} of {cfg.train.total_steps}{past}", file=sys.stderr)
     return loop
 
 
@@ -114,8 +140,17 @@ def _run_dir(run_dir: str | Path) -> Path:
     return path
 
 
+def _with_defaults(config: dict) -> dict:
+    """A checkpoint's config with the keys a newer deepq added at their defaults (as the run's config.yaml is
+    read), so that only real differences count."""
+    try:
+        return Config.from_dict(config).to_dict()
+    except (ConfigError, TypeError):
+        return config
+
+
 def _describe(spaces: dict[str, Any]) -> str:
-    return f"{spaces.get('env_id')} (obs {spaces.get('obs_dim')}, actions {spaces.get('n_actions')})"
+    return f"{spaces.get('env_id')} ({shape_text(spaces)})"
 
 
 def _changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:

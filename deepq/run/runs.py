@@ -30,6 +30,14 @@ METRICS = "metrics.csv"
 SUMMARY = "summary.json"
 CHECKPOINTS = "checkpoints"
 LOCK = ".lock"
+SEED_PREFIX = "seed-"  # RUN/seed-N/: the runs `deepq train --seeds` writes
+
+# How refusals name the fix: the command line's flags, or the Python API's arguments. `deepq.cli` sets "cli".
+WORDING = "python"
+
+
+def _say(cli: str, python: str) -> str:
+    return cli if WORDING == "cli" else python
 
 
 def versions() -> dict[str, str]:
@@ -65,7 +73,8 @@ class RunLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise DeepQError(f"run directory {path} is in use by another deepq process (pid {holder}); wait for "
-                             f"it to end, stop it (kill -INT {holder}) or choose another --run-dir") from None
+                             f"it to end, stop it (kill -INT {holder}) or choose another "
+                             f"{_say('--run-dir', 'run_dir')}") from None
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -84,7 +93,7 @@ def create_run_dir(path: str | Path) -> RunLock:
     """Make a fresh run directory and lock it, refusing one that already holds a run or other files."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise DeepQError(f"run directory {path} is a file; choose a directory path for --run-dir")
+        raise DeepQError(f"run directory {path} is a file; choose a directory path for {_say('--run-dir', 'run_dir')}")
     if path.is_dir() and not (path / LOCK).exists():
         _check_fresh(path)  # before the lock file is created: a user's non-empty folder is never touched
     try:
@@ -122,12 +131,103 @@ def lock_run_dir(path: str | Path) -> RunLock:
 
 def _check_fresh(path: Path) -> None:
     if (path / CONFIG).exists():
-        raise DeepQError(f"run directory {path} already holds a deepq run; continue it with "
-                         f"`deepq train --resume {path}`, or choose a new --run-dir")
+        raise DeepQError(_say(
+            f"run directory {path} already holds a deepq run; continue it with `deepq train --resume {path}`, "
+            "replace it with --overwrite, or choose a new --run-dir (or none: runs/ENV_N is numbered for you)",
+            f"run directory {path} already holds a deepq run; continue it with deepq.resume({str(path)!r}), replace "
+            "it with deepq.train(..., overwrite=True), or choose another run_dir"))
     # What a run that failed before writing its config leaves (a lock, an empty checkpoints/) is still fresh.
     leftovers = {LOCK, CHECKPOINTS} if not any((path / CHECKPOINTS).glob("*")) else {LOCK}
     if any(entry.name not in leftovers for entry in path.iterdir()):
-        raise DeepQError(f"run directory {path} exists and is not empty; choose a new or empty --run-dir")
+        what = "holds the seeds of a deepq run" if seed_runs(path) else "exists and is not empty"
+        fix = _say("--run-dir (or --overwrite to replace a run)", "run_dir (or overwrite=True to replace a run)")
+        raise DeepQError(f"run directory {path} {what}; choose a new or empty {fix}")
+
+
+def seed_runs(path: str | Path) -> list[Path]:
+    """The runs in a directory that `deepq train --seeds` wrote (RUN/seed-N/ with a config.yaml), by seed; [] for
+    anything else (a single run included)."""
+    path = Path(path)
+    if not path.is_dir() or (path / CONFIG).exists():
+        return []
+    found = [d for d in path.glob(f"{SEED_PREFIX}*") if (d / CONFIG).is_file()
+             and d.name[len(SEED_PREFIX):].isdigit()]
+    return sorted(found, key=lambda d: int(d.name[len(SEED_PREFIX):]))
+
+
+def expand_runs(path: str | Path, seeds: Optional[list[int]] = None) -> list[Path]:
+    """A run directory as itself, a directory of seeds as its runs (only `seeds`, when given); a one-line error
+    for what is neither, or for seeds it does not hold."""
+    path = Path(path)
+    found = seed_runs(path)
+    if not found:
+        read_run_config(path)  # the one-line error for what is not a run
+        if seeds is not None:
+            raise DeepQError(f"{path} is a single run, not a directory of seeds; drop --seeds")
+        return [path]
+    if seeds is None:
+        return found
+    by_seed = {int(d.name[len(SEED_PREFIX):]): d for d in found}
+    missing = [s for s in seeds if s not in by_seed]
+    if missing:
+        raise DeepQError(f"{path} holds no seed {missing[0]} (it has seeds {', '.join(map(str, sorted(by_seed)))})")
+    return [by_seed[s] for s in seeds]
+
+
+def clear_run_dir(path: str | Path) -> None:
+    """Empty a run directory (or a directory of seeds) to train a new run in it: `--overwrite`.
+
+    Refused in one line, touching nothing, when a live process trains it or one of its seeds (their lock is
+    held), or when it is not a deepq run at all: a user's folder of other files is never deleted."""
+    import shutil
+
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise DeepQError(f"run directory {path} is a file; choose a directory path for {_say('--run-dir', 'run_dir')}")
+    if not any(path.iterdir()):
+        return
+    seeds = seed_runs(path)
+    if not (path / CONFIG).is_file() and not seeds:
+        raise DeepQError(f"{path} is not a deepq run directory (no {CONFIG}, no {SEED_PREFIX}N/ runs), so "
+                         f"{_say('--overwrite', 'overwrite=True')} leaves it alone; choose another "
+                         f"{_say('--run-dir', 'run_dir')}")
+    locks = []
+    try:
+        for run in seeds or [path]:
+            locks.append(RunLock(run))  # a run that a live process trains is refused here, before any deletion
+        for entry in path.iterdir():
+            if entry.name == LOCK and not seeds:
+                continue  # held by us; an empty run directory may keep it
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    except OSError as exc:
+        raise _not_writable(path, exc) from None
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def numbered_run_dir(name: str, root: str | Path = "runs") -> Path:
+    """A new, empty directory ROOT/NAME_N, N one more than the largest there (as the RL Zoo numbers its runs);
+    created here, so two processes starting at once never get the same one."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "run"
+    root = Path(root)
+    taken = [int(d.name[len(safe) + 1:]) for d in (root.glob(f"{safe}_*") if root.is_dir() else [])
+             if d.name[len(safe) + 1:].isdigit()]
+    number = max(taken, default=0) + 1
+    while True:
+        candidate = root / f"{safe}_{number}"
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            number += 1
+        except OSError as exc:
+            raise _not_writable(root, exc) from None
 
 
 def _probe_writable(path: Path) -> None:
@@ -142,7 +242,7 @@ def _probe_writable(path: Path) -> None:
 
 def _not_writable(path: Path, exc: OSError) -> DeepQError:
     return DeepQError(f"run directory {path} is not writable ({exc.strerror or exc}); "
-                      "choose a --run-dir you can write to")
+                      f"choose a {_say('--run-dir', 'run_dir')} you can write to")
 
 
 def write_config(path: Path, cfg: Config) -> None:
@@ -171,6 +271,10 @@ def read_run_config(path: str | Path) -> Config:
     if not path.is_dir():
         raise DeepQError(f"{path} is not a directory; pass the --run-dir of a `deepq train` run")
     if not (path / CONFIG).is_file():
+        seeds = seed_runs(path)
+        if seeds:
+            raise DeepQError(f"{path} holds the runs of {len(seeds)} seeds ({SEED_PREFIX}N/); pass one of them, "
+                             f"e.g. {seeds[0]}")
         raise DeepQError(f"{path} is not a deepq run directory (no {CONFIG}); "
                          "pass the --run-dir of a `deepq train` run")
     data = read_yaml(path / CONFIG)
@@ -185,26 +289,53 @@ def checkpoint_path(path: str | Path, which: str = "final") -> Path:
     return Path(path) / CHECKPOINTS / f"{which}.safetensors"
 
 
-def load_agent(path: str | Path, which: str | None = None):
-    """The agent saved in a run directory (its final agent, else its latest checkpoint)."""
-    from deepq.algo.agent import DQNAgent
-    from deepq.run.checkpoint import load_checkpoint
+def load_agent(path: str | Path, which: str | None = None, *, network=None):
+    """The agent saved in a run directory (its final agent, else its latest checkpoint), or in one checkpoint
+    file (`agent.save(path)`, or a run's `checkpoints/*.safetensors`). `network`: the factory of a run trained
+    with a network that cannot be imported back (see `deepq.train`)."""
+    from deepq.checkpoint import load_checkpoint
 
+    if Path(path).is_file():
+        return _agent_from_file(Path(path), network)
     cfg = read_run_config(path)
     if which is None:
         which = "final" if checkpoint_path(path, "final").is_file() else "latest"
     tensors, state = load_checkpoint(checkpoint_path(path, which))
+    return _agent_from(tensors, state, cfg, f"checkpoint in {path}", network)
+
+
+def _agent_from_file(path: Path, network):
+    from deepq.checkpoint import load_checkpoint
+
+    tensors, state = load_checkpoint(path)
+    if isinstance(state.get("config"), dict):
+        try:
+            cfg = Config.from_dict(state["config"])
+        except ConfigError as exc:
+            raise DeepQError(f"{path} holds an invalid config ({exc})") from None
+    elif path.parent.name == CHECKPOINTS and (path.parent.parent / CONFIG).is_file():
+        cfg = read_run_config(path.parent.parent)  # a run's checkpoint from an older deepq: its run's config
+    else:
+        raise DeepQError(f"{path} holds no config: not an agent saved by deepq (agent.save) or a run's checkpoint")
+    return _agent_from(tensors, state, cfg, str(path), network)
+
+
+def _agent_from(tensors: dict, state: dict, cfg: Config, where: str, network):
+    from deepq.algo.agent import DQNAgent
+    from deepq.envs.spaces import observation_space
+
     shape = state.get("spaces", {})
     if shape.get("env_id") != cfg.env.id:
-        raise DeepQError(f"checkpoint in {path} was trained on {shape.get('env_id')!r} but the run's config says "
-                         f"{cfg.env.id!r}; the run directory is inconsistent")
-    agent = DQNAgent(int(shape["obs_dim"]), int(shape["n_actions"]), cfg)
-    # Adam's state comes along when it is in this version's form; an older checkpoint still loads for evaluation.
-    with_optimizer = "optim.exp_avg" in tensors
-    try:
-        agent.load_tensors(tensors, with_optimizer=with_optimizer)
+        raise DeepQError(f"{where} was trained on {shape.get('env_id')!r} but its config says {cfg.env.id!r}; "
+                         "the run directory is inconsistent")
+    agent = DQNAgent(observation_space(shape), int(shape["n_actions"]), cfg, network)
+    try:  # the weights only: Adam's state matters to a resume (deepq.run.resuming), not to an agent that acts
+        agent.load_tensors(tensors, with_optimizer=False)
     except (RuntimeError, KeyError) as exc:
-        raise DeepQError(f"checkpoint in {path} does not fit the network in its config.yaml "
+        raise DeepQError(f"{where} does not fit the network of its config "
                          f"({str(exc).splitlines()[0][:160]})") from None
+    if not agent.learner.is_finite():
+        raise DeepQError(f"{where} holds NaN or infinite weights: its agent cannot act (deepq never writes such a "
+                         "checkpoint itself)")
     agent.counters = state.get("counters", {})
     return agent

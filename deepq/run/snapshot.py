@@ -2,7 +2,8 @@
 
 RUN/checkpoints/latest.safetensors holds, as tensors named by prefix:
     online.*  target.*  optim.*   the networks and Adam's state (`DQNAgent.tensors`, as in every checkpoint)
-    agent.*                       gradient steps, and the loss and Q sums not yet written to the metrics
+    agent.*                       gradient steps, the loss and Q sums not yet written to the metrics, and the
+                                  NoisyNet noise generator's state (network.noisy)
     replay.*                      the buffer's stored transitions and position; the sum tree and max priority
                                   (prioritized), the losses and sort counter (loss_softmax), the newest flag (none)
     collector.*                   current observations, pending autoresets, running episode returns and lengths,

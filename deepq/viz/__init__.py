@@ -1,0 +1,1 @@
+"""Showing runs: learning curves, videos of greedy episodes, notebook animation and live curves."""

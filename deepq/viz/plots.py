@@ -33,6 +33,13 @@ CURVE = "curve.png"  # written into every run directory when training ends (log.
 DEFAULT_SMOOTH = 20  # episodes in the trailing mean of the training return
 RETURN = "rollout/episode_return"
 EVAL = "eval/mean_return"
+EVAL_MIN, EVAL_MAX = "eval/min_return", "eval/max_return"
+AGGREGATE = "aggregate.png"  # `deepq train --seeds` writes it next to curve.png
+BOOTSTRAP_REPS = 2000
+# Returns an episode of these tasks can have, per env step of its time limit: CartPole earns +1 per step (0 ..
+# limit); Acrobot and MountainCar -1 per step until done (-limit .. 0). Bands are clipped to them.
+RETURN_PER_STEP = {"CartPole-v0": (0.0, 1.0), "CartPole-v1": (0.0, 1.0), "Acrobot-v1": (-1.0, 0.0),
+                   "MountainCar-v0": (-1.0, 0.0)}
 PANELS = {"loss": ("train/loss", "TD loss"), "q": ("train/q_mean", "mean Q"), "epsilon": ("rollout/epsilon", "epsilon")}
 WIDTH_IN, RETURN_HEIGHT_IN, PANEL_HEIGHT_IN, DPI = 8.0, 4.5, 2.0, 100
 MARGINS_IN = {"left": 0.85, "right": 0.15, "bottom": 0.5, "top": 0.35, "between": 0.25}
@@ -48,6 +55,9 @@ class RunCurve:
     config: dict  # flattened dotted keys without seed; runs with equal configs are seeds of one experiment
     threshold: Optional[float]
     series: dict
+    bounds: Optional[tuple] = None  # (lowest, highest) return an episode can have, where known (return_bounds)
+    env_source: Optional[str] = None  # JSON of env.id, env.kwargs, env.wrappers: what the random baseline plays
+    final: Optional[float] = None  # the final agent's score (summary.json final_eval, else the last evaluation)
 
 
 def load_run(run_dir: str | Path) -> RunCurve:
@@ -58,7 +68,8 @@ def load_run(run_dir: str | Path) -> RunCurve:
         raise DeepQError(f"{path} has no {runs.METRICS}; pass the --run-dir of a `deepq train` run")
     rows = read_metrics(path / runs.METRICS)
     series = {}
-    for kind, keys in (("episode", [RETURN] + [key for key, _ in PANELS.values()]), ("eval", [EVAL])):
+    for kind, keys in (("episode", [RETURN] + [key for key, _ in PANELS.values()]),
+                       ("eval", [EVAL, EVAL_MIN, EVAL_MAX])):
         for key in keys:
             points = [(r["env_steps"], r[key]) for r in rows if r["kind"] == kind and r.get(key) is not None]
             series[key] = tuple(np.asarray(v, dtype=np.float64) for v in zip(*points)) if points else \
@@ -66,7 +77,9 @@ def load_run(run_dir: str | Path) -> RunCurve:
     if not len(series[RETURN][0]):
         raise DeepQError(f"{path / runs.METRICS} has no finished training episode yet; plot it after training")
     return RunCurve(name=path.name or path.resolve().name, env_id=cfg.env.id, config=_experiment_keys(cfg.to_dict()),
-                    threshold=_threshold(path, cfg), series=series)
+                    threshold=_threshold(path, cfg), series=series, bounds=return_bounds(cfg),
+                    env_source=json.dumps([cfg.env.id, cfg.env.kwargs, list(cfg.env.wrappers)]),
+                    final=_final_score(path, series))
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out_path: str | Path, smooth: int = DEFAULT_SMOOTH,
@@ -109,11 +122,20 @@ def curve_figure(curves: Sequence[RunCurve], smooth: int = DEFAULT_SMOOTH, panel
     bands: dict = {ax: [] for ax in axes}
     groups = group_by_config(curves)
     for color, group, label in zip(_colors(len(groups)), groups, group_labels(groups)):
+        bounds = group_bounds(group)
         if len(group) > 1:
-            label += f" (mean of {len(group)} runs, 95% CI)"
-        bands[axes[0]] += _draw_series(axes[0], group, RETURN, smooth, color, label)
-        for run in group:
-            axes[0].plot(*run.series[EVAL], "o", ms=4, color=color, mec="white", mew=0.5, zorder=3)
+            # Several seeds: the greedy evaluations are the signal (mean and 95% band, each seed faint); the
+            # epsilon-greedy training return stays as a thin line without a band.
+            _draw_series(axes[0], group, RETURN, smooth, color, None, band=False, lw=0.9, alpha=0.45)
+            for run in group:
+                axes[0].plot(*run.series[EVAL], color=color, lw=0.7, alpha=0.25, zorder=1.5)
+            bands[axes[0]] += _draw_series(axes[0], group, EVAL, 1, color,
+                                           f"{label}: greedy evaluation, mean of {len(group)} runs (95% CI)",
+                                           bounds=bounds, marker="o")
+        else:
+            bands[axes[0]] += _draw_series(axes[0], group, RETURN, smooth, color, label)
+            for run in group:
+                axes[0].plot(*run.series[EVAL], "o", ms=4, color=color, mec="white", mew=0.5, zorder=3)
         for ax, name in zip(axes[1:], panels):
             key = PANELS[name][0]
             bands[ax] += _draw_series(ax, group, key, 1 if name == "epsilon" else smooth, color, None)
@@ -126,7 +148,10 @@ def curve_figure(curves: Sequence[RunCurve], smooth: int = DEFAULT_SMOOTH, panel
         for x, low, high, color in ax_bands:
             ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0, zorder=1)
         ax.grid(alpha=0.3)
-    axes[0].plot([], [], "o", ms=4, color="0.4", label="greedy evaluation (mean return)")
+    if any(len(g) == 1 for g in groups):
+        axes[0].plot([], [], "o", ms=4, color="0.4", label="greedy evaluation (mean return)")
+    if any(len(g) > 1 for g in groups):
+        axes[0].plot([], [], color="0.4", lw=0.9, alpha=0.45, label="training return (epsilon-greedy), mean")
     axes[0].legend(loc="best", fontsize="small", framealpha=0.85)
     axes[0].set_ylabel(f"episode return\n(training: trailing mean of {smooth})" if smooth > 1 else "episode return")
     envs = sorted({c.env_id for c in curves if c.env_id})
@@ -235,8 +260,11 @@ def mean_and_band(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.n
 
 # --- drawing ------------------------------------------------------------------------------------------------
 
-def _draw_series(ax, group: Sequence[RunCurve], key: str, smooth: int, color, label: Optional[str]) -> list:
-    """Draw one group's series; returns the confidence bands to draw once the axis limits are set."""
+def _draw_series(ax, group: Sequence[RunCurve], key: str, smooth: int, color, label: Optional[str], *,
+                 bounds: Optional[tuple] = None, band: bool = True, lw: float = 1.5, alpha: float = 1.0,
+                 marker: Optional[str] = None) -> list:
+    """Draw one group's series; returns the confidence bands to draw once the axis limits are set, clipped to
+    `bounds` (a mean of returns cannot leave the range a return can have)."""
     xs, ys = [], []
     for run in group:
         x, y = run.series[key]
@@ -246,16 +274,23 @@ def _draw_series(ax, group: Sequence[RunCurve], key: str, smooth: int, color, la
     if not xs:
         return []
     if len(xs) == 1:
-        ax.plot(xs[0], ys[0], color=color, lw=1.5, label=label, zorder=2)
+        ax.plot(xs[0], ys[0], color=color, lw=lw, alpha=alpha, label=label, zorder=2)
         return []
     grid = np.linspace(min(x[0] for x in xs), max(x[-1] for x in xs), GRID_POINTS)
+    if marker:  # evaluations: the k-th evaluations of the runs together, each a real evaluation
+        grid = evaluation_grid(xs)
+        xs = [grid[:len(x)] for x in xs]
     mean, low, high, n = mean_and_band(xs, ys, grid)
+    if bounds is not None:
+        low, high = np.clip(low, *bounds), np.clip(high, *bounds)
     everyone = n == len(xs)
-    ax.plot(grid, np.where(everyone, mean, np.nan), color=color, lw=1.5, label=label, zorder=2)
+    ax.plot(grid, np.where(everyone, mean, np.nan), color=color, lw=lw, alpha=alpha, label=label, zorder=2,
+            marker=marker, ms=3)
     # Where some runs have already stopped the mean is over fewer runs: dotted, joined to the solid part.
-    fewer = np.convolve(~everyone, np.ones(3), mode="same") > 0
-    ax.plot(grid, np.where(fewer, mean, np.nan), color=color, lw=1.5, ls=":", zorder=2)
-    return [(grid, low, high, color)]
+    some_gone = ~everyone
+    fewer = some_gone | np.r_[some_gone[1:], False] | np.r_[False, some_gone[:-1]]  # and each neighbour
+    ax.plot(grid, np.where(fewer, mean, np.nan), color=color, lw=lw, alpha=alpha, ls=":", zorder=2)
+    return [(grid, low, high, color)] if band else []
 
 
 def _draw_references(ax, curves: Sequence[RunCurve], random_baseline: bool) -> None:
@@ -266,16 +301,25 @@ def _draw_references(ax, curves: Sequence[RunCurve], random_baseline: bool) -> N
         if threshold is not None:
             ax.axhline(threshold, color="0.2", ls="--", lw=1, label=f"{prefix}solved: {threshold:g}")
         if random_baseline and env_id is not None:
-            mean = random_policy_mean(env_id)
+            source = next((c.env_source for c in curves if c.env_id == env_id and c.env_source), None)
+            try:
+                mean = random_policy_mean(source or json.dumps([env_id, {}, []]))
+            except DeepQError:  # e.g. a factory that cannot be imported here: the curve goes on without the line
+                continue
             ax.axhline(mean, color="0.5", ls="-.", lw=1, label=f"{prefix}random policy: {mean:.1f}")
 
 
 @functools.lru_cache(maxsize=None)
-def random_policy_mean(env_id: str) -> float:
-    """Mean return of the uniform-random policy on the usual test seeds, computed once per env and process."""
+def random_policy_mean(env: str) -> float:
+    """Mean return of the uniform-random policy on the usual test seeds, computed once per env and process.
+    `env`: an id, or the JSON [env.id, env.kwargs, env.wrappers] of a run (RunCurve.env_source)."""
+    from deepq.envs.source import EnvSource
     from deepq.evaluation.evaluate import random_baseline
 
-    return random_baseline(env_id, episodes=100, seed=1000).mean
+    if env.startswith("["):
+        env_id, kwargs, wrappers = json.loads(env)
+        env = EnvSource(env_id, kwargs, tuple(wrappers))
+    return random_baseline(env, episodes=100, seed=1000).mean
 
 
 def _threshold(path: Path, cfg) -> Optional[float]:
@@ -286,8 +330,13 @@ def _threshold(path: Path, cfg) -> Optional[float]:
         threshold = json.loads((path / runs.SUMMARY).read_text()).get("threshold")
     except (OSError, ValueError):
         threshold = None
-    if threshold is None:
-        threshold = cfg.eval.threshold if cfg.eval.threshold is not None else reward_threshold(cfg.env.id)
+    if threshold is None and cfg.eval.threshold is not None:
+        threshold = cfg.eval.threshold
+    elif threshold is None:
+        try:
+            threshold = reward_threshold(cfg.env.id)
+        except DeepQError:  # a factory that cannot be imported here: no threshold line
+            threshold = None
     return threshold
 
 
@@ -297,3 +346,111 @@ def _colors(n: int) -> list:
     cycle = rcParams["axes.prop_cycle"].by_key()["color"]
     return [cycle[i % len(cycle)] for i in range(n)]
 
+
+
+# --- achievable returns, final scores -------------------------------------------------------------------
+
+def return_bounds(cfg) -> Optional[tuple]:
+    """(lowest, highest) return an episode of this run's task can have, for the tasks whose rewards per step are
+    known (RETURN_PER_STEP, times the time limit); None otherwise (then the runs' own extremes are used)."""
+    per_step = RETURN_PER_STEP.get(cfg.env.id)
+    if per_step is None or cfg.env.kwargs or cfg.env.wrappers:
+        return None
+    from deepq.envs.make import env_spec
+
+    limit = cfg.env.max_episode_steps or env_spec(cfg.env.id).max_episode_steps
+    return None if not limit else (per_step[0] * limit, per_step[1] * limit)
+
+
+def group_bounds(group: Sequence[RunCurve]) -> Optional[tuple]:
+    """The achievable range of the group's returns: the task's where known, else the extremes its greedy
+    evaluations reached (a mean over seeds cannot leave [lowest, highest] of the returns it averages)."""
+    known = next((run.bounds for run in group if run.bounds is not None), None)
+    if known is not None:
+        return known
+    empty = (np.empty(0), np.empty(0))  # a live curve (deepq.viz.notebook) carries no extremes
+    lows = [v for run in group for v in run.series.get(EVAL_MIN, empty)[1]]
+    highs = [v for run in group for v in run.series.get(EVAL_MAX, empty)[1]]
+    return (min(lows), max(highs)) if lows and highs else None
+
+
+def evaluation_grid(xs: Sequence[np.ndarray]) -> np.ndarray:
+    """The env step of each run's k-th evaluation, as the median over the runs that got that far. Runs evaluate
+    on one schedule (every eval.interval env steps) but land a few steps apart (a vector env steps all its copies
+    at once), so evaluations are matched by their index, not by their exact step."""
+    longest = max(len(x) for x in xs)
+    return np.array([np.median([x[k] for x in xs if len(x) > k]) for k in range(longest)])
+
+
+def _final_score(path: Path, series: dict) -> Optional[float]:
+    try:
+        final = json.loads((path / runs.SUMMARY).read_text()).get("final_eval") or {}
+    except (OSError, ValueError, AttributeError):
+        final = {}
+    if final.get("mean") is not None:
+        return float(final["mean"])
+    values = series[EVAL][1]
+    return float(values[-1]) if len(values) else None
+
+
+# --- the aggregate figure -----------------------------------------------------------------------------------
+
+def plot_aggregate(run_dirs: Sequence[str | Path], out_path: str | Path) -> Path:
+    """The aggregate figure of `run_dirs` (seeds of one or more configs) into `out_path`, see `aggregate_figure`."""
+    return save_figure(aggregate_figure(load_runs(run_dirs)), out_path)
+
+
+def aggregate_figure(curves: Sequence[RunCurve], reps: int = BOOTSTRAP_REPS) -> Figure:
+    """Left: the interquartile mean (IQM) over runs of the greedy evaluation return against env steps; right: the
+    IQM of the runs' final scores, each run a dot. Both with 95% stratified-bootstrap confidence intervals
+    (rliable's method, Agarwal et al. 2021: the runs of each task resampled separately; `reps` replicates,
+    seeded, so the figure is reproducible).
+
+    A run that stopped early (solved) keeps its last evaluation from then on: its agent is its final agent."""
+    from deepq.experiments.stats import stratified_bootstrap_ci
+
+    fig = new_figure(WIDTH_IN * 1.4 * DPI, RETURN_HEIGHT_IN * DPI)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.12, top=0.9, wspace=0.25)
+    left, right = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    groups = group_by_config(curves)
+    labels = group_labels(groups)
+    for i, (color, group, label) in enumerate(zip(_colors(len(groups)), groups, labels)):
+        runs_with_evals = [run for run in group if len(run.series[EVAL][0])]
+        if runs_with_evals:
+            grid = evaluation_grid([run.series[EVAL][0] for run in runs_with_evals])
+            by_task: dict = {}
+            for run in runs_with_evals:
+                y = run.series[EVAL][1]
+                # the k-th evaluation; after a run's last one (it stopped, e.g. solved), its last one
+                by_task.setdefault(run.env_id, []).append(y[np.minimum(np.arange(len(grid)), len(y) - 1)])
+            point, low, high = stratified_bootstrap_ci([np.stack(v) for v in by_task.values()], reps=reps)
+            bounds = group_bounds(group)
+            if bounds is not None:
+                low, high = np.clip(low, *bounds), np.clip(high, *bounds)
+            left.plot(grid, point, color=color, lw=1.5, label=f"{label} ({len(runs_with_evals)} runs)")
+            left.fill_between(grid, low, high, color=color, alpha=0.2, lw=0)
+        finals: dict = {}
+        for run in group:
+            if run.final is not None:
+                finals.setdefault(run.env_id, []).append(run.final)
+        if finals:
+            point, low, high = stratified_bootstrap_ci([np.asarray(v) for v in finals.values()], reps=reps)
+            scores = [v for vs in finals.values() for v in vs]
+            jitter = np.linspace(-0.15, 0.15, len(scores)) if len(scores) > 1 else np.zeros(1)
+            right.plot(i + jitter, scores, "o", ms=3.5, color=color, alpha=0.5)
+            right.errorbar([i], [point], yerr=[[point - low], [high - point]], fmt="D", ms=7, color=color,
+                           capsize=5, lw=1.5)
+    _draw_references(left, curves, random_baseline=False)
+    left.set_xlabel("environment steps")
+    left.xaxis.set_major_formatter(EngFormatter(sep=""))
+    left.set_ylabel("greedy evaluation return: IQM over runs")
+    left.set_title("IQM with 95% stratified-bootstrap CI")
+    left.legend(loc="best", fontsize="small", framealpha=0.85)
+    left.grid(alpha=0.3)
+    right.set_xticks(range(len(groups)), [label if len(label) <= 24 else label[:22] + "..." for label in labels],
+                     fontsize="small")
+    right.set_xlim(-0.6, len(groups) - 0.4)
+    right.set_ylabel("final score (each run a dot)")
+    right.set_title("final score: IQM (diamond), 95% CI")
+    right.grid(alpha=0.3, axis="y")
+    return fig

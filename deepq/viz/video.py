@@ -70,7 +70,7 @@ def episode_frames(agent, env, stats: EpisodeStats, caption: str = "", every: in
             yield annotate(env.render(), f"{caption}step {stats.length}   return {stats.ret:g}", scale)
         if done:
             return
-        action = agent.greedy(np.asarray(obs, dtype=np.float32).reshape(1, -1))[0]
+        action = agent.greedy(np.asarray(obs)[None])[0]
         obs, reward, terminated, truncated, _ = env.step(int(action))
         stats.ret += float(reward)
         stats.length += 1
@@ -104,12 +104,16 @@ def render_env(agent):
     # pygame initialises a video driver even for off-screen drawing; the dummy one needs no display.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    return make_env(agent.cfg.env.id, render_mode="rgb_array", max_episode_steps=agent.cfg.env.max_episode_steps)
+    return make_env(agent.cfg.env, render_mode="rgb_array", max_episode_steps=agent.cfg.env.max_episode_steps)
 
 
 def record(run_or_agent, out_path: str | Path, episodes: int = 1, seed: int = 1000, fps: float = 50,
-           every: int = 1, scale: float = 1.0) -> Recording:
-    """Write `episodes` greedy episodes (seeds `seed`, `seed + 1`, ...) to an .mp4 or .gif file."""
+           every: int = 1, scale: float = 1.0, *, env=None) -> Recording:
+    """Write `episodes` greedy episodes (seeds `seed`, `seed + 1`, ...) to an .mp4 or .gif file.
+
+    `run_or_agent` may also be a list of agents or run directories (the seeds of a `--seeds` directory): each
+    plays the same episodes in turn, its frames captioned with its run's seed. `env`: the factory of a run trained
+    with one that cannot be imported back."""
     out = Path(out_path)
     if out.suffix.lower() not in FORMATS:
         raise DeepQError(f"cannot write {out}: the video file name must end in .mp4 or .gif")
@@ -120,8 +124,12 @@ def record(run_or_agent, out_path: str | Path, episodes: int = 1, seed: int = 10
         raise DeepQError(f"--fps must be > 0, got {fps}")
     if not 0 < scale <= 4:
         raise DeepQError(f"--scale must be in (0, 4], got {scale}")
-    agent = as_agent(run_or_agent)
-    env = render_env(agent)
+    from deepq.envs.source import remember
+
+    agents = [as_agent(a) for a in (run_or_agent if isinstance(run_or_agent, (list, tuple)) else [run_or_agent])]
+    for agent in agents:
+        remember(agent.cfg.env.id, env)
+    env = render_env(agents[0])
     recording = Recording(out, fps)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -130,11 +138,13 @@ def record(run_or_agent, out_path: str | Path, episodes: int = 1, seed: int = 10
         env.close()
         raise DeepQError(f"cannot write {out} ({exc.strerror or exc}); choose a writable path") from None
     try:
-        for i in range(episodes):
-            stats = EpisodeStats(seed + i)
-            recording.episodes.append(stats)
-            for frame in episode_frames(agent, env, stats, f"episode {i + 1}/{episodes}   ", every, scale):
-                writer.append_data(frame)
+        for agent in agents:
+            who = f"seed {agent.cfg.seed}   " if len(agents) > 1 else ""
+            for i in range(episodes):
+                stats = EpisodeStats(seed + i)
+                recording.episodes.append(stats)
+                for frame in episode_frames(agent, env, stats, f"{who}episode {i + 1}/{episodes}   ", every, scale):
+                    writer.append_data(frame)
     finally:
         writer.close()
         env.close()

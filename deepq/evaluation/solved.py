@@ -1,0 +1,98 @@
+"""When a run counts as solved: the environment's threshold, checked twice.
+
+The threshold belongs to the environment: `eval.threshold` when the config sets one, else the env spec's
+`reward_threshold` (475 for CartPole-v1, -100 for Acrobot-v1, 200 for LunarLander-v3). No number here is
+specific to one task.
+
+The in-training evaluation runs the same `eval.episodes` seeded episodes every time, so an agent just below the
+threshold can pass it by luck: the check is a noisy, repeated test and its false passes add up over a run
+(issue 12: about 1 seed in 10-20 of the CartPole preset stopped on an agent scoring below 475 on new episodes).
+The safety margin is therefore a *confirmation* on fresh episodes, not a bigger number: once an evaluation
+reaches the threshold, `eval.confirm_episodes` more greedy episodes, reset with seeds never used before in the
+run, must also average at or above it. Only then is the run solved (and, with `eval.stop_when_solved`, stopped);
+otherwise training goes on. With `eval.confirm_z` = z the confirmation's mean must clear the threshold by z
+standard errors (std / sqrt(episodes)): a margin in each environment's own spread of returns (none for an agent
+that scores 500 in every CartPole episode, ~10 points for a LunarLander agent at std 50), where a fixed number
+such as CartPole's 485 means nothing on another task. It costs a confirmation only when the cheap check passes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from deepq.envs.make import reward_threshold
+from deepq.evaluation.evaluate import EpisodeRunner, Policy, summarize
+
+# Confirmation episodes are reset with seeds in [CONFIRM_SEED_LOW, 2**32): clear of the usual test seeds
+# (e.g. 1000-1099) and of the in-training evaluation's (1_000_000 + 1000 * seed + i, for seeds below 10**6).
+CONFIRM_SEED_LOW = 10**9
+
+
+def solve_threshold(cfg) -> Optional[float]:
+    """The mean greedy return that counts as solved: `eval.threshold`, else the env's `reward_threshold`
+    (None when neither exists: such a run trains to its budget)."""
+    if cfg.eval.threshold is not None:
+        return float(cfg.eval.threshold)
+    spec_threshold = reward_threshold(cfg.env.id)
+    return None if spec_threshold is None else float(spec_threshold)
+
+
+def confirmation_seeds(seed: int, env_steps: int, episodes: int) -> list[int]:
+    """Fresh reset seeds for the confirmation run at `env_steps`: a different set at every check (drawn from the
+    run's seed and the step), the same set for the same run and step, so resumed runs confirm exactly alike."""
+    rng = np.random.default_rng([seed, env_steps, 12])
+    return [int(s) for s in rng.choice(2**32 - CONFIRM_SEED_LOW, size=episodes, replace=False) + CONFIRM_SEED_LOW]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The outcome of one confirmation: its mean over `episodes` fresh episodes, and whether it passed."""
+
+    env_steps: int
+    mean: float
+    std: float
+    min: float
+    episodes: int
+    passed: bool
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"env_steps": self.env_steps, "mean": self.mean, "std": self.std, "min": self.min, "episodes": self.episodes,
+                "passed": self.passed,
+                "seconds": round(self.seconds, 4)}
+
+
+def confirm(cfg, policy: Policy, env_steps: int, threshold: float) -> Confirmation:
+    """Run `eval.confirm_episodes` greedy episodes on fresh seeds; passed when their mean, less `eval.confirm_z`
+    standard errors of it, reaches `threshold`.
+    Its environments are made and closed here: a run confirms rarely (when an evaluation passes)."""
+    started = time.perf_counter()
+    n = cfg.eval.confirm_episodes
+    runner = EpisodeRunner(cfg.env, n, cfg.env.max_episode_steps)
+    try:
+        returns = runner.run(policy, confirmation_seeds(cfg.seed, env_steps, n))
+    finally:
+        runner.close()
+    ev = summarize(returns)
+    bound = ev.mean - cfg.eval.confirm_z * ev.std / math.sqrt(n)  # lower confidence bound of the agent's mean
+    return Confirmation(env_steps=env_steps, mean=ev.mean, std=ev.std, min=ev.min, episodes=n, passed=bound >= threshold,
+                        seconds=time.perf_counter() - started)
+
+
+def is_solved(cfg, eval_mean: float, threshold: Optional[float], policy: Policy, env_steps: int,
+              on_confirm: Optional[Callable[[Confirmation], None]] = None) -> bool:
+    """The solved check after an in-training evaluation with mean `eval_mean`: at or above the threshold, and,
+    with `eval.confirm_episodes` > 0, confirmed on fresh episodes (`on_confirm` sees each confirmation)."""
+    if threshold is None or eval_mean < threshold:
+        return False
+    if not cfg.eval.confirm_episodes:
+        return True
+    outcome = confirm(cfg, policy, env_steps, threshold)
+    if on_confirm is not None:
+        on_confirm(outcome)
+    return outcome.passed

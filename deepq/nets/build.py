@@ -1,0 +1,81 @@
+"""Build the Q-network of a run: deepq's MLP from the config, or a user's own `nn.Module` from a factory
+`factory(observation_space, n_actions) -> nn.Module`, named in the config by its import path (`network.factory:
+package.module:function`) so that evaluate, play, `load_agent` and `--resume` can rebuild it."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+from gymnasium import spaces
+from torch import nn
+
+from deepq.errors import DeepQError
+from deepq.importing import import_callable
+from deepq.nets.networks import DuelingQNetwork, QNetwork
+
+NetworkFactory = Callable[[spaces.Space, int], nn.Module]
+
+
+def build_q_network(observation: spaces.Box | tuple[int, ...] | int, n_actions: int, network_cfg,
+                    factory: Optional[NetworkFactory] = None, atoms: Optional[int] = None) -> nn.Module:
+    """The Q-network for observations of this space (or shape), mapping (B, *shape) to Q-values (B, A), or with
+    `atoms` = K (a distributional objective, deepq.algo.objectives) to (B, A, K). A user's factory is called as
+    before and must itself output what the objective expects.
+
+    `factory` (or, without one, `network_cfg.factory`) builds a user's network; otherwise deepq's MLP, which needs
+    flat observations: an observation of rank > 1 is refused in one line naming the shape and the fix.
+    """
+    space = as_space(observation)
+    if factory is None and getattr(network_cfg, "factory", None):
+        factory = import_factory(network_cfg.factory)
+    if factory is not None:
+        net = factory(space, n_actions)
+        if not isinstance(net, nn.Module):
+            raise DeepQError(f"the network factory returned a {type(net).__name__}, not a torch.nn.Module; it must "
+                             "be factory(observation_space, n_actions) -> nn.Module")
+        return net
+    if len(space.shape) != 1:
+        raise DeepQError(f"observations of shape {space.shape} need a network that accepts them: deepq's MLP takes "
+                         "flat vectors; pass your own (deepq.train(cfg, network=factory), or "
+                         "network.factory=module:function) or flatten the observations with a wrapper "
+                         "(gymnasium.wrappers.FlattenObservation)")
+    cls = DuelingQNetwork if network_cfg.dueling else QNetwork
+    return cls(int(space.shape[0]), n_actions, tuple(network_cfg.hidden_sizes), network_cfg.activation,
+               layer_norm=getattr(network_cfg, "layer_norm", False), noisy=getattr(network_cfg, "noisy", False),
+               atoms=atoms)
+
+
+def as_space(observation: spaces.Box | tuple[int, ...] | int) -> spaces.Box:
+    if isinstance(observation, spaces.Space):
+        return observation
+    shape = (int(observation),) if isinstance(observation, (int, np.integer)) else tuple(observation)
+    return spaces.Box(-np.inf, np.inf, shape, np.float32)
+
+
+def factory_path(factory: Callable) -> str:
+    """`module:qualname` of a function or class, the form `import_factory` reads back (it may not be importable:
+    a lambda, a nested function or one defined in `__main__` or a notebook; loading then says what to pass)."""
+    module = getattr(factory, "__module__", None) or "?"
+    name = getattr(factory, "__qualname__", None) or type(factory).__qualname__
+    return f"{module}:{name}"
+
+
+def importable(path: str, factory: Callable) -> bool:
+    """Whether `path` imports back to this very factory in a fresh process (not from `__main__`)."""
+    if path.startswith("__main__:") or "<" in path:
+        return False
+    try:
+        return import_factory(path) is factory
+    except DeepQError:
+        return False
+
+
+def import_factory(path: str) -> NetworkFactory:
+    """The callable at `module:function` (the current directory is searched too, see deepq.importing)."""
+    hint = ("; pass the factory itself: deepq.load_agent(run, network=factory) / deepq.train(cfg, network=factory)"
+            ", or name an importable one: network.factory=package.module:function")
+    if "<" in path or path.startswith("__main__:"):
+        raise DeepQError(f"the network factory {path} cannot be imported (a lambda, a nested function or one "
+                         f"defined in a script or notebook){hint}")
+    return import_callable(path, "network.factory", hint)

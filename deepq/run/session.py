@@ -1,0 +1,354 @@
+"""The run session: everything around the DQN loop that keeps a run safe and visible.
+
+The loop (deepq.train) moves data between environment, buffer and learner; this object does the rest: the run
+directory and its lock, resuming from a checkpoint, checkpoints (never one with NaN weights), metrics, progress,
+callbacks, the in-training evaluation's bookkeeping (best, solved), and, however the run ends (budget, solved,
+a callback, Ctrl-C, divergence, a full disk, an error), a summary and a clean close.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from deepq.config.schema import Config, flatten
+from deepq.errors import Diverged, WriteError
+from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, summarize
+from deepq.evaluation.solved import is_solved, solve_threshold
+from deepq.run import resuming, runs, snapshot
+from deepq.run.callbacks import Callback
+from deepq.checkpoint import save_checkpoint
+from deepq.run.interrupts import Interrupted, StopSignals
+from deepq.run.metrics import CSVBackend, MetricsLogger, TensorBoardBackend, truncate_rows
+from deepq.run.progress import Progress
+
+EVAL_SEED_BASE = 1_000_000  # in-training evaluation seeds stay clear of the usual test seeds (e.g. 1000-1099)
+
+
+@dataclass
+class Counters:
+    env_steps: int = 0  # real transitions collected, summed over envs
+    episodes: int = 0  # finished training episodes
+    grad_steps: int = 0
+    update_credit: int = 0  # env steps not yet paid for with an update
+    next_eval: int = 0  # env step count at which the next evaluation is due
+    next_checkpoint: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"env_steps": self.env_steps, "episodes": self.episodes, "grad_steps": self.grad_steps}
+
+
+@dataclass
+class TrainResult:
+    """What a run ended with; also written to RUN/summary.json."""
+
+    solved: bool = False
+    solved_at_env_steps: Optional[int] = None
+    env_steps: int = 0
+    grad_steps: int = 0
+    episodes: int = 0
+    train_seconds: float = 0.0
+    seconds_to_solve: Optional[float] = None
+    threshold: Optional[float] = None
+    last_eval: Optional[dict] = None
+    best_eval_mean: Optional[float] = None
+    time_breakdown_s: dict = field(default_factory=dict)
+    stopped: str = ""  # why training ended: budget, solved, callback, interrupted (SIGINT), diverged, error (...)
+    confirmations: list = field(default_factory=list)  # eval.confirm_episodes checks on fresh episodes
+
+
+class Timer:
+    """Accumulates wall-clock per phase; a perf_counter call costs ~50 ns, negligible per step."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def add(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.totals[phase] = self.totals.get(phase, 0.0) + now - since
+        return now
+
+
+class RunSession:
+    """One training run's safety and bookkeeping, used as `with RunSession(...) as run:` around the loop."""
+
+    def __init__(self, cfg: Config, path: Optional[Path], spaces: dict, quiet: bool,
+                 callbacks: Sequence[Callback]) -> None:
+        self.cfg, self.path, self.spaces, self.quiet, self.callbacks = cfg, path, spaces, quiet, list(callbacks)
+        self.started = time.perf_counter()
+        self.counters = Counters(next_eval=max(cfg.eval.interval, cfg.train.learning_starts),
+                                 next_checkpoint=cfg.log.checkpoint_interval)
+        self.threshold = solve_threshold(cfg)  # the env's reward_threshold unless eval.threshold is set
+        self.result = TrainResult(threshold=self.threshold)
+        self.timer = Timer()
+        self.logger, self.csv = MetricsLogger([]), None
+        self.progress: Optional[Progress] = None
+        self.eval_runner: Optional[EpisodeRunner] = None
+        self.eval_seeds = [EVAL_SEED_BASE + 1000 * cfg.seed + i for i in range(cfg.eval.episodes)]
+        self.lock: Optional[runs.RunLock] = None
+        self.last_latest: Optional[int] = None  # env steps of the latest checkpoint on disk, for the messages
+        self.parts: Optional[snapshot.Parts] = None
+        self.callback_stop = False  # a callback returned False
+        self.training = False  # set up completely: from here on a summary is written, whatever happens
+
+    # --- opening: everything that can refuse the run comes before anything is written ----------------------
+    def read_resume_state(self) -> tuple[dict, dict]:
+        self.lock = runs.lock_run_dir(self.path)  # first: a run that another process trains is refused as such
+        return resuming.read_latest(self.path, self.cfg, self.spaces)
+
+    def start(self, parts: snapshot.Parts, saved: Optional[tuple[dict, dict]]) -> None:
+        """Make the run directory (a new run) or put the checkpoint back into `parts` (a resume), then open the
+        metrics and the progress display."""
+        cfg, path = self.cfg, self.path
+        self.parts = parts
+        metrics_bytes = None
+        if saved is not None:
+            loop = resuming.restore(saved, parts, cfg, path, self.quiet)
+            self.counters, self.result = Counters(**loop["counters"]), TrainResult(**loop["result"])
+            self.started -= loop["elapsed_s"]
+            self.timer.totals.update(loop["time_s"])
+            self.last_latest, metrics_bytes = self.counters.env_steps, loop["metrics_bytes"]
+        if path is not None:
+            if saved is None or cfg != runs.read_run_config(path):  # a resume may raise the budget, change log.*
+                runs.write_config(path, cfg)
+            self.logger, self.csv = _open_metrics(cfg, path, metrics_bytes)
+        self.progress = Progress(cfg.train.total_steps, enabled=not self.quiet, fancy=cfg.log.progress,
+                                 start=self.counters.env_steps)
+        self.training = True
+
+    def create_run_dir(self) -> None:
+        if self.path is not None:
+            self.lock = runs.create_run_dir(self.path)
+
+    # --- during the loop -------------------------------------------------------------------------------------
+    def episode_finished(self, episode, agent, epsilon: float, lr: float) -> None:
+        """Log a finished training episode; the loss and Q read here are the divergence check (no extra sync)."""
+        c = self.counters
+        c.episodes += 1
+        learned = agent.pop_metrics()
+        self.logger.log("episode", c.as_dict(), {
+            "rollout/episode_return": episode.ret, "rollout/episode_length": episode.length,
+            "rollout/epsilon": epsilon, "train/lr": lr, **learned,
+            "time/sps": c.env_steps / (time.perf_counter() - self.started)})
+        for key, value in learned.items():
+            if not math.isfinite(value):
+                raise self._diverged(agent, f"{key} is {value}")
+        self.progress.episode(episode.ret, epsilon, learned.get("train/loss"))
+        for cb in self.callbacks:
+            if cb.on_episode(c.as_dict(), episode.ret, episode.length, epsilon) is False:
+                self.callback_stop = True
+
+    def eval_due(self) -> bool:
+        c = self.counters
+        if not self.cfg.eval.interval or c.env_steps < c.next_eval:
+            return False
+        c.next_eval += self.cfg.eval.interval
+        return True
+
+    def evaluate(self, agent, epsilon: float) -> bool:
+        """The in-training greedy evaluation and its bookkeeping; True when it solved the task (the first time)."""
+        cfg, c, result = self.cfg, self.counters, self.result
+        if self.eval_runner is None:
+            self.eval_runner = EpisodeRunner(cfg.env, cfg.eval.episodes, cfg.env.max_episode_steps)
+        ev = summarize(self._screened_returns(agent))
+        self._log_eval(ev)
+        self.progress.evaluation(c.env_steps, ev, epsilon, self.threshold)
+        for cb in self.callbacks:
+            if cb.on_eval(c.as_dict(), ev) is False:
+                self.callback_stop = True
+        result.last_eval = {k: v for k, v in ev.to_dict().items() if k != "returns"}
+        if result.best_eval_mean is None or ev.mean > result.best_eval_mean:
+            result.best_eval_mean = ev.mean
+            self.checkpoint("best", agent)
+        if result.solved or not is_solved(cfg, ev.mean, self.threshold, agent.greedy, c.env_steps,
+                                          lambda done: result.confirmations.append(done.to_dict())):
+            return False
+        result.solved, result.solved_at_env_steps = True, c.env_steps
+        result.seconds_to_solve = time.perf_counter() - self.started
+        return True
+
+    def _screened_returns(self, agent) -> np.ndarray:
+        """With eval.screen_episodes = k, the first k episodes run first and the others only if their mean
+        reaches the threshold: a full evaluation's result is the same as without screening (same seeds, same
+        greedy policy), but a clearly unsolved agent costs k episodes, not all."""
+        k, seeds, runner = self.cfg.eval.screen_episodes, self.eval_seeds, self.eval_runner
+        if not k or k >= len(seeds) or self.threshold is None:
+            return runner.run(agent.greedy, seeds)
+        first = runner.run(agent.greedy, seeds[:k])
+        if first.mean() < self.threshold:
+            return first
+        return np.concatenate([first, runner.run(agent.greedy, seeds[k:])])
+
+    def step_done(self, agent, stop: StopSignals) -> bool:
+        """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
+        state is consistent), the callbacks' `on_step`. False when a callback asked to stop."""
+        c = self.counters
+        if self.cfg.log.checkpoint_interval and c.env_steps >= c.next_checkpoint:
+            c.next_checkpoint += self.cfg.log.checkpoint_interval
+            self.checkpoint("latest", agent)
+        if stop.requested:
+            self.checkpoint("latest", agent)
+            raise self._interrupted(stop.requested)
+        self.progress.advance(c.env_steps)
+        for cb in self.callbacks:
+            if cb.on_step(agent, c.as_dict()) is False:
+                self.callback_stop = True
+        return not self.callback_stop
+
+    def checkpoint(self, which: str, agent) -> None:
+        """A checkpoint; `latest` holds the whole training state (deepq.run.snapshot), the others the agent."""
+        if self.path is None:
+            return
+        if not agent.is_finite():  # never replace a good checkpoint with NaN weights
+            raise self._diverged(agent, "the weights hold NaN or inf")
+        c = self.counters
+        state = {"spaces": self.spaces, "counters": c.as_dict(), "config": self.cfg.to_dict()}
+        tensors = agent.tensors()
+        if which == "latest":
+            self.logger.flush()
+            tensors, state["resume"] = snapshot.capture(self.parts)
+            state["resume"]["loop"] = {
+                "counters": asdict(c), "result": asdict(self.result), "config": self.cfg.to_dict(),
+                "elapsed_s": time.perf_counter() - self.started, "time_s": self.timer.totals,
+                "metrics_bytes": self.csv.sync()}  # the metrics.csv that goes with this state
+        save_checkpoint(runs.checkpoint_path(self.path, which), tensors, state)
+        if which == "latest":
+            self.last_latest = c.env_steps
+
+    def finish(self, agent, stopped: str) -> None:
+        """The loop ended by itself (budget, solved or a callback): the end state for a larger budget, and the
+        run's agent (`final`: the solved agent, saved when it solved, else the last one)."""
+        self.result.stopped = stopped
+        if stopped == "solved":
+            self.checkpoint("final", agent)
+        self.checkpoint("latest", agent)
+        if stopped != "solved":
+            self.checkpoint("final", agent)
+
+    # --- closing ---------------------------------------------------------------------------------------------
+    def __enter__(self) -> "RunSession":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        """Whatever happened, the metrics so far and a summary stay on disk. The latest checkpoint on disk is the
+        last consistent one: an error in the middle of a step never overwrites it."""
+        if exc is not None:
+            self.result.stopped = _stop_reason(exc)
+        c, result = self.counters, self.result
+        result.env_steps, result.grad_steps, result.episodes = c.env_steps, c.grad_steps, c.episodes
+        result.train_seconds = time.perf_counter() - self.started
+        result.time_breakdown_s = {k: round(v, 4) for k, v in self.timer.totals.items()}
+        steps = [self.logger.close]
+        if self.progress is not None:
+            steps.insert(0, partial(self.progress.close, result))
+        if self.eval_runner is not None:
+            steps.append(self.eval_runner.close)
+        if self.training and self.path is not None:
+            steps.append(partial(runs.write_summary, self.path, asdict(result)))
+        if self.lock is not None:
+            steps.append(self.lock.release)
+        _close_all(steps, failing=exc is not None)
+        if isinstance(exc, WriteError):  # a full disk: say what is intact and how to go on
+            raise WriteError(f"{exc}; {self._after_write_error()}") from None
+        return False
+
+    def after(self, agent) -> None:
+        """Once the run is complete on disk: its curve, the agent's result, the callbacks' `on_end`."""
+        if self.path is not None and self.cfg.log.plot:
+            _save_curve(self.path)
+        agent.result = self.result
+        for cb in self.callbacks:
+            cb.on_end(self.result, self.path)
+
+    # --- messages --------------------------------------------------------------------------------------------
+    def _log_eval(self, ev: EvalResult) -> None:
+        now = time.perf_counter()
+        self.logger.log("eval", self.counters.as_dict(), {
+            "eval/mean_return": ev.mean, "eval/std_return": ev.std, "eval/min_return": ev.min,
+            "eval/max_return": ev.max, "eval/episodes": ev.episodes, "time/elapsed_s": now - self.started,
+            "time/sps": self.counters.env_steps / (now - self.started)})
+
+    def _diverged(self, agent, what: str) -> Diverged:
+        cfg, path = self.cfg, self.path
+        tips = [f"a lower learner.lr (now {cfg.learner.lr:g})"]
+        if cfg.learner.loss != "huber":
+            tips.append("learner.loss=huber")
+        if not cfg.learner.max_grad_norm:
+            tips.append("learner.max_grad_norm=10")
+        if cfg.env.terminal_reward is not None:
+            tips.append(f"a smaller env.terminal_reward (now {cfg.env.terminal_reward:g})")
+        kept = ""
+        if path is not None:
+            kept = (f"; kept the last good checkpoint {runs.checkpoint_path(path, 'latest')} (env step "
+                    f"{self.last_latest})" if self.last_latest is not None else "; no checkpoint was written")
+        return Diverged(f"training diverged at env step {self.counters.env_steps} (gradient step "
+                        f"{agent.grad_steps}): {what}{kept}; try {', '.join(tips)}")
+
+    def _interrupted(self, signum: int) -> Interrupted:
+        name, path, env_steps = StopSignals.name(signum), self.path, self.counters.env_steps
+        if path is None:
+            return Interrupted(signum, f"stopped by {name} at env step {env_steps} (no run directory: nothing "
+                                       "saved)")
+        return Interrupted(signum, f"stopped by {name} at env step {env_steps}; metrics in {path / runs.METRICS},"
+                                   f" checkpoint {runs.checkpoint_path(path, 'latest')}; resume with: "
+                                   f"deepq train --resume {path}")
+
+    def _after_write_error(self) -> str:
+        if self.path is None or self.last_latest is None:
+            return "no checkpoint was written yet: make room (or make the disk writable) and start again"
+        return (f"the latest checkpoint (env step {self.last_latest}) is intact: free some space, then resume "
+                f"with: deepq train --resume {self.path}")
+
+
+def _open_metrics(cfg: Config, path: Path, metrics_bytes: Optional[int]) -> tuple[MetricsLogger, CSVBackend]:
+    """The metrics backends. On a resume, metrics.csv is first cut back to its length at the checkpoint, so
+    that the rows after it, written again, appear once: the file ends as an uninterrupted run's would."""
+    csv_path = path / runs.METRICS
+    if metrics_bytes is not None and not truncate_rows(csv_path, metrics_bytes):
+        print(f"deepq: note: {csv_path} is shorter than at the checkpoint ({metrics_bytes} bytes): it was cut or "
+              "replaced since, so rows are missing; new rows are appended", file=sys.stderr)
+    csv = CSVBackend(csv_path, append=metrics_bytes is not None)
+    backends: list = [csv]
+    if cfg.log.tensorboard:  # a resume writes a second events file; the hyperparameters are in the first
+        backends.append(TensorBoardBackend(path, flatten(cfg.to_dict()) if metrics_bytes is None else None))
+    return MetricsLogger(backends), csv
+
+
+def _stop_reason(exc: BaseException) -> str:
+    if isinstance(exc, Interrupted):
+        return f"interrupted ({StopSignals.name(exc.signum)})"
+    if isinstance(exc, Diverged):
+        return "diverged"
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error ({type(exc).__name__})"
+
+
+def _close_all(steps: list, failing: bool) -> None:
+    """Run every clean-up step. With an error already on its way out, a second one (the same full disk, say)
+    must not replace it; otherwise the first failure is raised."""
+    first: Optional[BaseException] = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - each step gets its chance, the first failure is kept
+            first = first or exc
+    if first is not None and not failing:
+        raise first
+
+
+def _save_curve(path: Path) -> None:
+    """RUN/curve.png; the run is complete on disk already, so a failure here only costs the picture."""
+    try:
+        from deepq.viz.plots import save_run_curve  # imported lazily: matplotlib makes `import deepq` slow
+
+        save_run_curve(path)
+    except Exception as exc:  # noqa: BLE001 - whatever broke the drawing, the run must not be lost
+        reason = (str(exc).splitlines() or [""])[0]
+        print(f"deepq: warning: could not draw {path / 'curve.png'} ({type(exc).__name__}: {reason})",
+              file=sys.stderr)

@@ -1,0 +1,124 @@
+"""The solved check (deepq/evaluation/solved.py): the env's own threshold, confirmed on fresh episodes.
+
+Real environments and fixed policies whose returns are known: on CartPole-v1, always pushing left ends every
+episode after 8-10 steps (return 8-10); alternating left and right lasts longer.
+"""
+
+import numpy as np
+import pytest
+
+import deepq
+from deepq.config.schema import Config, resolve
+from deepq.evaluation.evaluate import EpisodeRunner
+from deepq.evaluation.solved import (CONFIRM_SEED_LOW, confirm, confirmation_seeds, is_solved, solve_threshold)
+
+
+def left(obs_NO):  # CartPole: always push left, episodes of 8-10 steps
+    return np.zeros(len(obs_NO), dtype=np.int64)
+
+
+def cfg_for(env_id="CartPole-v1", **overrides):
+    return Config().replace(**{"env.id": env_id, **overrides})
+
+
+@pytest.mark.parametrize("env_id, threshold", [("CartPole-v1", 475.0), ("CartPole-v0", 195.0),
+                                               ("Acrobot-v1", -100.0), ("MountainCar-v0", -110.0)])
+def test_threshold_is_the_envs_own(env_id, threshold):
+    assert solve_threshold(cfg_for(env_id)) == threshold
+    assert solve_threshold(cfg_for(env_id, **{"eval.threshold": 12.5})) == 12.5
+
+
+def test_a_preset_for_one_env_solves_another_at_that_envs_threshold():
+    """Issue 12: --preset CartPole-v1 on Acrobot could never be solved (the preset's 485 applied to every env)."""
+    cfg = resolve(env_id="Acrobot-v1", preset="CartPole-v1")
+    assert solve_threshold(cfg) == -100.0
+
+
+def test_no_shipped_preset_hard_codes_a_threshold():
+    """A margin is a confirmation (eval.confirm_episodes / confirm_z), never a number tied to one env."""
+    from deepq.config.schema import load_preset, preset_names
+
+    for name in preset_names():
+        if not name.startswith("notebook-"):  # the notebook mirrors keep their notebooks' own numbers
+            assert (load_preset(name).get("eval") or {}).get("threshold") is None, name
+
+
+def test_confirmation_seeds_are_fresh_and_reproducible():
+    a = confirmation_seeds(3, 5000, 100)
+    assert a == confirmation_seeds(3, 5000, 100)  # a resumed run confirms on the same episodes
+    assert len(set(a)) == 100
+    assert all(CONFIRM_SEED_LOW <= s < 2**32 for s in a)  # clear of test seeds 1000-1099 and eval seeds
+    assert not set(a) & set(confirmation_seeds(3, 6000, 100))  # every check: new episodes
+    assert not set(a) & set(confirmation_seeds(4, 5000, 100))
+
+
+def test_below_the_threshold_never_runs_a_confirmation():
+    seen = []
+    cfg = cfg_for(**{"eval.confirm_episodes": 20})
+    assert not is_solved(cfg, 9.0, 10.0, left, 1000, seen.append)
+    assert seen == []
+    assert not is_solved(cfg, 1e9, None, left, 1000, seen.append)  # no threshold: never solved
+    assert seen == []
+
+
+def test_without_confirmation_the_evaluation_decides():
+    cfg = cfg_for(**{"eval.confirm_episodes": 0})
+    assert is_solved(cfg, 10.0, 10.0, left, 1000)
+    assert not is_solved(cfg, 9.99, 10.0, left, 1000)
+
+
+def test_confirmation_on_fresh_episodes_overrules_a_lucky_evaluation():
+    cfg = cfg_for(**{"eval.confirm_episodes": 30})
+    seen = []
+    # the in-training evaluation claims 200; the fresh episodes show the policy's real ~9.4
+    assert not is_solved(cfg, 200.0, 100.0, left, 4000, seen.append)
+    assert len(seen) == 1 and not seen[0].passed and 8 <= seen[0].mean <= 10 and seen[0].episodes == 30
+    # at a threshold the policy really reaches, the confirmation passes
+    assert is_solved(cfg, 200.0, 8.0, left, 4000, seen.append)
+    assert seen[1].passed and seen[1].mean == seen[0].mean  # same step, same fresh episodes
+
+
+def test_confirmation_matches_a_plain_run_on_its_seeds():
+    cfg = cfg_for(**{"eval.confirm_episodes": 25})
+    outcome = confirm(cfg, left, 7000, 5.0)
+    runner = EpisodeRunner("CartPole-v1", 25, vectorize=False)
+    try:
+        returns = runner.run(left, confirmation_seeds(cfg.seed, 7000, 25))
+    finally:
+        runner.close()
+    assert outcome.mean == pytest.approx(returns.mean()) and outcome.std == pytest.approx(returns.std())
+    assert outcome.min == returns.min() and outcome.passed
+
+
+def test_the_margin_is_in_standard_errors_of_the_confirmation():
+    base = cfg_for(**{"eval.confirm_episodes": 50, "eval.confirm_z": 0.0})
+    plain = confirm(base, left, 100, 0.0)
+    assert plain.std > 0
+    se = plain.std / np.sqrt(50)
+    just_below = plain.mean - 1.9 * se  # passes with no margin or z = 1, not with z = 2
+    assert confirm(base, left, 100, just_below).passed
+    assert confirm(base.replace(**{"eval.confirm_z": 1.0}), left, 100, just_below).passed
+    assert not confirm(base.replace(**{"eval.confirm_z": 2.0}), left, 100, just_below).passed
+
+
+def test_training_stops_only_on_a_confirmed_agent(tmp_path):
+    cfg = resolve(env_id="CartPole-v1", seed=0, overrides={
+        "train.total_steps": 6000, "eval.interval": 500, "eval.episodes": 5, "eval.screen_episodes": None,
+        "eval.threshold": 60, "eval.confirm_episodes": 40, "log.tensorboard": False, "log.plot": False})
+    agent = deepq.train(cfg, tmp_path / "run", quiet=True)
+    r = agent.result
+    assert r.solved and r.stopped == "solved" and r.confirmations
+    last = r.confirmations[-1]
+    assert last["passed"] and last["mean"] >= 60 and last["episodes"] == 40
+    assert last["env_steps"] == r.solved_at_env_steps
+    assert all(not c["passed"] for c in r.confirmations[:-1])
+    import json
+
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["confirmations"] == r.confirmations
+
+
+def test_confirm_keys_are_validated():
+    with pytest.raises(deepq.DeepQError, match="eval.confirm_episodes"):
+        cfg_for(**{"eval.confirm_episodes": -1})
+    with pytest.raises(deepq.DeepQError, match="eval.confirm_z"):
+        cfg_for(**{"eval.confirm_z": -0.5})
