@@ -56,13 +56,10 @@ def test_both_backends_train_to_the_same_parameters(replay, n_step, double, duel
         "target.update_interval": 25, "replay.kind": replay, "replay.n_step": n_step})
     torch.manual_seed(0)
     net = build_q_network(OBS, ACTIONS, cfg.network)
-    flat = FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu"))
-    auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
-    agents = []
-    for learner in (flat, auto):
-        agent = DQNAgent(OBS, ACTIONS, cfg.replace(**{"learner.backend": "autograd"}))
-        agent.online, agent.learner, agent.target = learner.online, learner, learner.target
-        agents.append(agent)
+    agents = [DQNAgent(OBS, ACTIONS, cfg.replace(**{"learner.backend": backend}),
+                       network=lambda space, n: copy.deepcopy(net)) for backend in ("flat", "autograd")]
+    flat, auto = (agent.learner for agent in agents)
+    assert isinstance(flat, FlatMLPLearner) and isinstance(auto, AutogradLearner)
     for step, batch in enumerate(batches(300, seed=1, weights=replay == "prioritized", n_step=n_step)):
         td_flat, td_auto = (agent.update(batch) for agent in agents)
         assert torch.allclose(td_flat, td_auto, atol=1e-4), step

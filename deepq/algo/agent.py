@@ -43,6 +43,7 @@ class DQNAgent:
         self.online = build_q_network(self.observation_space, n_actions, cfg.network, network,
                                       atoms=outputs_per_action(cfg.learner)).to(self.device)
         self.learner = make_learner(self.online, n_actions, cfg, self.device)
+        self._seed_dim = bool(getattr(self.learner, "leading_seed_dim", False))  # the flat learner: (1, ...)
         self.noisy = bool(getattr(self.learner, "noisy", False))  # NoisyNet layers: exploration by noise
         self.target: Optional[torch.nn.Module] = self.learner.target
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
@@ -97,7 +98,10 @@ class DQNAgent:
             self._obs_tensor(batch.next_obs), self._tensor(batch.done), self._tensor(batch.discount),
             None if batch.weights is None else self._tensor(batch.weights))
         result = self.learner.update(tensors)
-        self._metric_sums += torch.stack([result.loss, result.q_mean])
+        if self._seed_dim:  # the flat learner's loss and mean Q are (1,)
+            self._metric_sums += torch.cat([result.loss, result.q_mean])
+        else:
+            self._metric_sums += torch.stack([result.loss, result.q_mean])
         self._metric_count += 1
         return result.td_error_B
 
@@ -107,8 +111,11 @@ class DQNAgent:
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         """A NumPy array as a tensor; on the CPU a view of the same memory (`from_numpy`: 0.5 us against 2 us
         for `as_tensor`, seven of them per update)."""
+        array = np.ascontiguousarray(array)
+        if self._seed_dim:  # the flat learner takes (1, ...): S = 1 network (deepq.fast.learner)
+            array = array[None]
         if self.device.type == "cpu":
-            return torch.from_numpy(np.ascontiguousarray(array))
+            return torch.from_numpy(array)
         return torch.as_tensor(array, device=self.device)
 
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
