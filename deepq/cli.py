@@ -180,6 +180,8 @@ def _env_kwargs(text: str) -> dict:
 
 def _run_dir_for(args: argparse.Namespace, cfg) -> str:
     """--run-dir, or a new numbered runs/ENV_N (printed, so the user knows where the run goes)."""
+    if args.run_dir is not None and not args.run_dir.strip():
+        raise DeepQError("--run-dir is empty; give a directory, or leave --run-dir out for a numbered runs/ENV_N")
     if args.run_dir:
         return args.run_dir
     if args.overwrite:

@@ -73,3 +73,25 @@ def test_every_hyperparameter_has_help_with_units():
     text = dict((k, h) for k, _, h in rows)
     assert "env steps" in text["train.train_freq"]
     assert "gradient steps" in text["target.update_interval"]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("env.num_envs", 10**10, "env.num_envs: must be in [1, 4096]"),
+    ("train.torch_threads", 100_000, "train.torch_threads: must be in [0, 1024]"),
+    ("eval.episodes", 10**10, "eval.episodes: must be in [1, 10000]"),
+    ("env.id", "", "env.id: is empty"),
+])
+def test_sizes_that_become_live_objects_are_bounded_in_one_line(key, value, message):
+    from deepq.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        Config().replace(**{key: value})
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_empty_env_id_is_not_the_default_env():
+    from deepq.config import resolve
+    from deepq.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="env.id: is empty"):
+        resolve(env_id="")

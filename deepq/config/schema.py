@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -236,10 +237,19 @@ def _check(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+# Bounds on sizes that become live objects (environments, threads): far above any sensible value, far below what
+# turns into a MemoryError traceback or a crash inside a library (issue 14: torch_threads=100000 segfaulted).
+MAX_ENVS = 4096
+MAX_EVAL_EPISODES = 10_000
+MAX_THREADS = 1024
+
+
 def validate(cfg: Config) -> None:
     """Range and consistency checks; each failure names the key and the fix."""
     _check(0 <= cfg.seed < 2**63, "seed", f"must be in [0, 2**63), got {cfg.seed}")  # PyTorch takes 64 bits
-    _check(cfg.env.num_envs >= 1, "env.num_envs", f"must be >= 1, got {cfg.env.num_envs}")
+    _check(bool(cfg.env.id.strip()), "env.id", "is empty; give a Gymnasium id such as CartPole-v1")
+    _check(1 <= cfg.env.num_envs <= MAX_ENVS, "env.num_envs",
+           f"must be in [1, {MAX_ENVS}] (each is a live environment), got {cfg.env.num_envs}")
     _check(cfg.env.max_episode_steps is None or cfg.env.max_episode_steps >= 1, "env.max_episode_steps",
            f"must be >= 1 or empty, got {cfg.env.max_episode_steps}")
     for path in cfg.env.wrappers:
@@ -299,9 +309,12 @@ def validate(cfg: Config) -> None:
     _check(tr.gradient_steps >= 1, "train.gradient_steps", f"must be >= 1, got {tr.gradient_steps}")
     _check(tr.device == "auto" or tr.device == "cpu" or tr.device.startswith("cuda"), "train.device",
            f"must be cpu, cuda, cuda:N or auto, got {tr.device!r}")
-    _check(tr.torch_threads >= 0, "train.torch_threads", f"must be >= 0, got {tr.torch_threads}")
+    _check(0 <= tr.torch_threads <= MAX_THREADS, "train.torch_threads",
+           f"must be in [0, {MAX_THREADS}] (0 = torch's default; this machine has {os.cpu_count()} cores), "
+           f"got {tr.torch_threads}")
     _check(cfg.eval.interval >= 0, "eval.interval", f"must be >= 0, got {cfg.eval.interval}")
-    _check(cfg.eval.episodes >= 1, "eval.episodes", f"must be >= 1, got {cfg.eval.episodes}")
+    _check(1 <= cfg.eval.episodes <= MAX_EVAL_EPISODES, "eval.episodes",
+           f"must be in [1, {MAX_EVAL_EPISODES}] (each is a live environment), got {cfg.eval.episodes}")
     screen = cfg.eval.screen_episodes
     _check(screen is None or screen >= 1, "eval.screen_episodes", f"must be >= 1 or empty, got {screen}")
     _check(cfg.eval.confirm_episodes >= 0, "eval.confirm_episodes",
@@ -533,12 +546,12 @@ def resolve(env_id: Optional[str] = None, preset: Optional[str] = None, config_f
     """Layer, lowest first: code defaults < preset (the env's tuned one by default) < file < overrides < args."""
     file_data = read_yaml(config_file) if config_file else {}
     file_data.pop("versions", None)  # a run's saved config.yaml is a valid --config
-    wanted_env = env_id or (file_data.get("env") or {}).get("id") or EnvConfig.id
+    wanted_env = env_id if env_id is not None else (file_data.get("env") or {}).get("id") or EnvConfig.id
     preset = preset or default_preset_for(wanted_env)
     data: dict = load_preset(preset) if preset and preset != NO_PRESET else {}
     data = _deep_merge(data, file_data)
     data = apply_overrides(data, overrides or {})
-    if env_id:
+    if env_id is not None:
         data = apply_overrides(data, {"env.id": env_id})
     if seed is not None:
         data = apply_overrides(data, {"seed": seed})
