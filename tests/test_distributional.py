@@ -23,7 +23,7 @@ from deepq.errors import ConfigError, DeepQError
 from deepq.nets.build import build_q_network
 from deepq.nets.networks import QNetwork
 from deepq.nets.noisy import NoisyLinear, resample_noise
-from deepq.run.callbacks import Callback
+from test_resume import CrashAt  # the crash callback the resume tests use
 
 T = torch.tensor
 LN = math.log
@@ -317,15 +317,6 @@ def test_each_objective_learns_cartpole(objective):
 
 
 # --- exact resume with noisy layers -----------------------------------------------------------------------
-
-class CrashAt(Callback):
-    def __init__(self, env_steps: int) -> None:
-        self.env_steps = env_steps
-
-    def on_episode(self, counters, *_) -> None:
-        if counters["env_steps"] >= self.env_steps:
-            raise RuntimeError("crash")
-
 
 def same_final_agent_and_metrics(a: Path, b: Path) -> bool:
     wa, _ = load_checkpoint(a / "checkpoints" / "final.safetensors")

@@ -120,7 +120,7 @@ class DQNAgent:
 
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
         """Observations in their stored dtype (uint8 images stay 1 byte until here), as float32 on the device."""
-        tensor = self._tensor(np.asarray(obs))
+        tensor = self._tensor(obs)
         return tensor if tensor.dtype == torch.float32 else tensor.float()
 
     def pop_metrics(self) -> dict[str, float]:

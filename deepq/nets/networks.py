@@ -30,9 +30,8 @@ def mlp(in_dim: int, hidden_sizes: tuple[int, ...], activation: str, layer_norm:
     return nn.Sequential(*layers), width
 
 
-class QNetwork(nn.Module):
-    """MLP torso, then a linear head with one output per action (no output activation); with `atoms` = K, K
-    outputs per action, reshaped to (B, A, K)."""
+class MLPQNetwork(nn.Module):
+    """The torso both of deepq's MLPs share; a subclass adds its output heads in `add_heads`."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...] = (64, 64),
                  activation: str = "relu", *, layer_norm: bool = False, noisy: bool = False,
@@ -40,7 +39,18 @@ class QNetwork(nn.Module):
         super().__init__()
         self.n_actions, self.atoms = n_actions, atoms
         self.torso, width = mlp(obs_dim, hidden_sizes, activation, layer_norm, noisy)
-        self.head = linear(width, n_actions * (atoms or 1), noisy)
+        self.add_heads(width, noisy)
+
+    def add_heads(self, width: int, noisy: bool) -> None:
+        raise NotImplementedError
+
+
+class QNetwork(MLPQNetwork):
+    """MLP torso, then a linear head with one output per action (no output activation); with `atoms` = K, K
+    outputs per action, reshaped to (B, A, K)."""
+
+    def add_heads(self, width: int, noisy: bool) -> None:
+        self.head = linear(width, self.n_actions * (self.atoms or 1), noisy)
 
     def forward(self, obs_BO: torch.Tensor) -> torch.Tensor:
         out = self.head(self.torso(obs_BO))  # (B, A) or (B, A * K)
@@ -54,18 +64,13 @@ def dueling_aggregate(value_B1: torch.Tensor, advantage_BA: torch.Tensor) -> tor
     return value_B1 + advantage_BA - advantage_BA.mean(dim=1, keepdim=True)
 
 
-class DuelingQNetwork(nn.Module):
+class DuelingQNetwork(MLPQNetwork):
     """MLP torso, then two linear heads: a state value V(s) (B, 1) and advantages A(s, a) (B, A), aggregated
     by `dueling_aggregate`; with `atoms` = K, (B, 1, K) and (B, A, K)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...] = (64, 64),
-                 activation: str = "relu", *, layer_norm: bool = False, noisy: bool = False,
-                 atoms: Optional[int] = None) -> None:
-        super().__init__()
-        self.n_actions, self.atoms = n_actions, atoms
-        self.torso, width = mlp(obs_dim, hidden_sizes, activation, layer_norm, noisy)
-        self.value = linear(width, atoms or 1, noisy)
-        self.advantage = linear(width, n_actions * (atoms or 1), noisy)
+    def add_heads(self, width: int, noisy: bool) -> None:
+        self.value = linear(width, self.atoms or 1, noisy)
+        self.advantage = linear(width, self.n_actions * (self.atoms or 1), noisy)
 
     def forward(self, obs_BO: torch.Tensor) -> torch.Tensor:
         h_BH = self.torso(obs_BO)
