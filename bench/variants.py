@@ -1,22 +1,25 @@
-"""Benchmark: every DQN variant and every notebook preset on CartPole-v1, over seeds, side by side.
+"""Benchmark: each DQN variant against the tuned preset, per task, over seeds: solve, final score, staying solved.
 
-    python bench/variants.py                                   # every row, seeds 0-4
-    python bench/variants.py --seeds 0-2 --notebook-budget 100000
-    python bench/variants.py --rows default,prioritized,n_step=3 --seeds 0-9
-    python bench/variants.py --list                            # the rows and what each sets
-    python bench/variants.py --rows notebook-003 --own-criteria   # a notebook's own env and solve threshold
+    python bench/variants.py --env CartPole-v1 --seeds 100-109 --json /tmp/variants_cartpole.jsonl
+    python bench/variants.py --env Acrobot-v1 --rows default,c51,rainbow --seeds 100-104
+    python bench/variants.py --env CartPole-v1 --rows default,prioritized,notebook-004   # notebook-era rows
+    python bench/variants.py --list                       # the rows and what each sets on each task
+    python bench/variants.py --table /tmp/variants_cartpole.jsonl   # the table again from saved runs
 
-Each (row, seed) trains in a fresh process (no warm caches carry over), as bench/solve_cartpole.py does. Every row
-runs on CartPole-v1 with its standard 500-step limit and is "solved" at the standard 475, whatever the notebook's
-own environment and criterion were (001: CartPole-v0 with 1000 steps and 300; 002: 300-step episodes and 200;
-003: 225; 004: 450), so that the rows compare; in-training evaluations follow the default preset's protocol for
-every row: every `--eval-interval` (1000) env steps, `--eval-episodes` (30) greedy episodes, of which the last 20
-run only if the first `--eval-screen` (10) reach 475. The final agent (the first solved one, else the last one) is scored on
-100 greedy episodes with reset seeds 1000-1099. With --own-criteria the notebook rows keep their own environment,
-threshold and evaluation (what the notebook itself aimed at); the final score is then on that environment.
+Rows (issue 16): `default` is the task's tuned preset; `c51`, `qr`, `hl_gauss`, `layer_norm` and `noisy` change one
+thing on it; `rainbow` and `pqn` are the any-task presets of those names (on deepq's code defaults, not on the
+tuned preset). The notebook-era rows (`prioritized`, ..., `notebook-004`) run on CartPole only.
 
-Prints one line per run, then the table: solve rate, median env steps and seconds to solve (over the solved
-seeds), and the final score (mean over seeds of the 100-episode mean, and the worst seed's mean).
+Every row on a task gets the same budget and evaluation: the tuned preset's evaluation settings (interval,
+episodes, screening, confirmation on fresh episodes), early stopping *off*, the budget below. Per (row, seed) the
+run reports: solved (the first in-training check that passes and is confirmed), env steps and seconds to it,
+staying solved (the share of in-training checks after that one whose mean is at or above the threshold), and the
+final score: the agent at the end of the budget on 100 greedy episodes with reset seeds 1000-1099 (never used in
+training: in-training checks use 1,000,000 + 1000 * seed + i, confirmations >= 10^9).
+
+The tuned presets were tuned on seeds 0-29 or fewer; report on held-out seeds (100-109). Runs are deterministic
+per seed; all seeds of one row run in one fresh process, one at a time. `--json` appends one line per run and skips
+runs already in the file, so a stopped benchmark resumes where it was.
 """
 
 from __future__ import annotations
@@ -26,48 +29,99 @@ import json
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 from deepq.config.schema import load_preset
 
 WORKER = r"""
-import json, sys
+import json, sys, time
 import deepq
 from deepq.config.schema import parse_override, resolve
-preset, seed = sys.argv[1], int(sys.argv[2])
-overrides = dict(parse_override(o) for o in sys.argv[3:])
-cfg = resolve(preset=preset, overrides=overrides, seed=seed)
-agent = deepq.train(cfg, quiet=True)
-r = agent.result
-ev = deepq.evaluate(agent, episodes=100, seed=1000)
-print(json.dumps({"seed": seed, "env": cfg.env.id, "threshold": r.threshold, "solved": r.solved,
-                  "solved_at": r.solved_at_env_steps, "s_to_solve": r.seconds_to_solve, "env_steps": r.env_steps,
-                  "grad_steps": r.grad_steps, "episodes": r.episodes, "train_s": r.train_seconds, "final_mean": ev.mean,
-                  "final_min": ev.min, "budget": cfg.train.total_steps}))
+from deepq.evaluation.solved import solve_threshold
+from deepq.run.callbacks import Callback
+
+class Checks(Callback):
+    # records every in-training check; stops `after` checks after the first one at or above the threshold
+    def __init__(self, threshold, after):
+        self.evals, self.threshold, self.after, self.first = [], threshold, after, None
+    def on_eval(self, counters, result):
+        self.evals.append((counters["env_steps"], result.mean))
+        if self.first is None and result.mean >= self.threshold:
+            self.first = len(self.evals)
+        return not (self.after and self.first is not None and len(self.evals) - self.first >= self.after)
+
+env_id, preset, row, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+seeds = [int(s) for s in sys.argv[5].split(",")]
+overrides = dict(parse_override(o) for o in sys.argv[6:])
+for seed in seeds:
+    cfg = resolve(env_id=env_id, preset=preset, overrides=overrides, seed=seed)
+    checks = Checks(solve_threshold(cfg), after)
+    agent = deepq.train(cfg, quiet=True, callbacks=[checks])
+    r = agent.result
+    later = [m for s, m in checks.evals if r.solved and s > r.solved_at_env_steps]
+    ev = deepq.evaluate(agent, episodes=100, seed=1000)
+    print(json.dumps({"env": env_id, "row": row, "seed": seed, "threshold": r.threshold, "solved": r.solved,
+                      "solved_at": r.solved_at_env_steps, "s_to_solve": r.seconds_to_solve,
+                      "checks_after": len(later), "held": sum(m >= r.threshold for m in later),
+                      "env_steps": r.env_steps, "budget": cfg.train.total_steps, "train_s": r.train_seconds, "final_mean": ev.mean,
+                      "final_std": ev.std, "final_min": ev.min, "evals": checks.evals}), flush=True)
 """
 
-TUNED = "CartPole-v1"
-# name -> (preset, overrides). Variants change one thing (or a few) on the tuned default preset.
-ROWS: dict[str, tuple[str, list[str]]] = {
-    "default": (TUNED, []),
-    "prioritized": (TUNED, ["replay.kind=prioritized"]),
-    "loss_softmax": (TUNED, ["replay.kind=loss_softmax"]),
-    "n_step=3": (TUNED, ["replay.n_step=3"]),
-    "dueling": (TUNED, ["network.dueling=true"]),
-    "per+n3+dueling": (TUNED, ["replay.kind=prioritized", "replay.n_step=3", "network.dueling=true"]),
-    "q_reg=0.1": (TUNED, ["learner.q_regularization=0.1"]),
-    "terminal=-100": (TUNED, ["env.terminal_reward=-100"]),
-    "online (none)": (TUNED, ["replay.kind=none", "train.train_freq=1"]),
-    "notebook-000": ("notebook-000-replay-no-target", []),
-    "notebook-001": ("notebook-001-online-q", []),
-    "notebook-002a": ("notebook-002a-online-q-reg", []),
-    "notebook-002b": ("notebook-002b-replay", []),
-    "notebook-002c": ("notebook-002c-loss-softmax", []),
-    "notebook-003": ("notebook-003-one-layer-soft-target", []),
-    "notebook-004": ("notebook-004-soft-target", []),
+# Per task: the budget (env steps) every row trains for, and the support of c51 / hl_gauss for the tuned preset's
+# gamma (CartPole's preset: gamma 0.98, returns in [0, 50]; Acrobot's: gamma 0.99, returns in [-100, 0];
+# LunarLander's: gamma 0.99, discounted returns within about [-200, 200]).
+TASKS: dict[str, dict] = {
+    "CartPole-v1": {"budget": 50_000, "v_min": 0.0, "v_max": 60.0},     # the preset's own budget (lr decays over it)
+    "Acrobot-v1": {"budget": 50_000, "v_min": -110.0, "v_max": 10.0},   # the preset's 100k halved; its lr is constant
+    "LunarLander-v3": {"budget": 300_000, "v_min": -300.0, "v_max": 300.0},
 }
-# every row on the same task, solved at the same bar
-COMMON = ["env.id=CartPole-v1", "env.max_episode_steps=", "eval.threshold=", "eval.stop_when_solved=true",
-          "log.tensorboard=false"]
+
+
+def variant_rows(env_id: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (preset, overrides) on one task."""
+    task = TASKS[env_id]
+    support = [f"learner.v_min={task['v_min']}", f"learner.v_max={task['v_max']}"]
+    rows = {
+        "default": (env_id, []),
+        "c51": (env_id, ["learner.objective=c51", *support]),
+        "qr": (env_id, ["learner.objective=qr", "learner.quantiles=32"]),  # the code default 200 costs ~10x more
+        "hl_gauss": (env_id, ["learner.objective=hl_gauss", *support]),
+        "layer_norm": (env_id, ["network.layer_norm=true"]),
+        "noisy": (env_id, ["network.noisy=true", "exploration.schedule=constant", "exploration.start=0",
+                           "exploration.end=0"]),  # NoisyNet explores by its noise alone (Fortunato et al. 2018)
+        "rainbow": ("rainbow", []),
+        "pqn": ("pqn", []),
+        # the rainbow preset as the paper explores (and as it shipped before issue 16's measurement): noise alone
+        "rainbow_eps0": ("rainbow", ["exploration.schedule=constant", "exploration.start=0", "exploration.end=0"]),
+    }
+    if env_id == "CartPole-v1":  # the notebook-era rows (docs/variants.md, second part)
+        rows.update({
+            "prioritized": (env_id, ["replay.kind=prioritized"]),
+            "loss_softmax": (env_id, ["replay.kind=loss_softmax"]),
+            "q_reg=0.1": (env_id, ["learner.q_regularization=0.1"]),
+            "terminal=-100": (env_id, ["env.terminal_reward=-100"]),
+            "online (none)": (env_id, ["replay.kind=none", "train.train_freq=1"]),
+            **{f"notebook-{n}": (p, ["env.max_episode_steps="]) for n, p in (
+                ("000", "notebook-000-replay-no-target"), ("001", "notebook-001-online-q"),
+                ("002a", "notebook-002a-online-q-reg"), ("002b", "notebook-002b-replay"),
+                ("002c", "notebook-002c-loss-softmax"), ("003", "notebook-003-one-layer-soft-target"),
+                ("004", "notebook-004-soft-target"))},
+        })
+    return rows
+
+
+ISSUE_16 = ["default", "c51", "qr", "hl_gauss", "layer_norm", "noisy", "rainbow", "pqn"]
+
+
+def common_overrides(env_id: str, budget: int | None) -> list[str]:
+    """The same budget and evaluation for every row on a task: the tuned preset's evaluation settings."""
+    ev = load_preset(env_id).get("eval", {})
+    out = [f"train.total_steps={budget or TASKS[env_id]['budget']}", "eval.stop_when_solved=false",
+           "eval.threshold=", "log.tensorboard=false", "log.progress=false", "train.torch_threads=1"]
+    for key in ("interval", "episodes", "screen_episodes", "confirm_episodes", "confirm_z"):
+        value = ev.get(key)
+        out.append(f"eval.{key}={'' if value is None else value}")
+    return out
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -77,81 +131,94 @@ def parse_seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def run(preset: str, seed: int, overrides: list[str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", WORKER, preset, str(seed), *overrides], capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"{preset} seed {seed} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def summarize(runs: list[dict]) -> dict:
+    solved = [r for r in runs if r["solved"]]
+    held = sum(r["held"] for r in solved)
+    checks = sum(r["checks_after"] for r in solved)
+    finals = [r["final_mean"] for r in runs]
+    return {"solved": f"{len(solved)}/{len(runs)}",
+            "steps": f"{statistics.median(r['solved_at'] for r in solved):,.0f}" if solved else "-",
+            "secs": f"{statistics.median(r['s_to_solve'] for r in solved):.1f}" if solved else "-",
+            "final": f"{statistics.mean(finals):.1f} ± {statistics.pstdev(finals):.1f}",
+            "worst": f"{min(finals):.1f}",
+            "at_threshold": f"{sum(f >= runs[0]['threshold'] for f in finals)}/{len(runs)}",
+            "stay": f"{held}/{checks} ({100 * held / checks:.0f}%)" if checks else "-",
+            "train_s": f"{statistics.median(r['train_s'] for r in runs):.0f}"}
+
+
+def print_table(runs: list[dict]) -> None:
+    by_env: dict[str, dict[str, list[dict]]] = {}
+    for r in runs:
+        by_env.setdefault(r["env"], {}).setdefault(r["row"], []).append(r)
+    for env_id, rows in by_env.items():
+        seeds = sorted({r["seed"] for rs in rows.values() for r in rs})
+        print(f"\n{env_id}, threshold {next(iter(rows.values()))[0]['threshold']:g}, seeds {seeds}")
+        print("| row | solved | env steps to solve (median) | s to solve (median) | final mean ± std over seeds "
+              "| worst seed | final >= threshold | stayed solved (checks after the first solve) | train s (median) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, rs in rows.items():
+            s = summarize(sorted(rs, key=lambda r: r["seed"]))
+            print(f"| {name} | {s['solved']} | {s['steps']} | {s['secs']} | {s['final']} | {s['worst']} | "
+                  f"{s['at_threshold']} | {s['stay']} | {s['train_s']} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0-4")
-    parser.add_argument("--rows", help="comma-separated row names (default: all; see --list)")
-    parser.add_argument("--budget", type=int, help="train.total_steps for every row (default: each preset's own)")
-    parser.add_argument("--notebook-budget", type=int, default=100_000,
-                        help="cap on train.total_steps for the notebook rows, whose own budgets reach "
-                             "1,000,000 (default 100000; 0 = the preset's own)")
-    parser.add_argument("--eval-interval", type=int, default=1000,
-                        help="env steps between evaluations (1000, as the tuned preset and solve_cartpole.py)")
-    parser.add_argument("--eval-episodes", type=int, default=30, help="greedy episodes per evaluation (30)")
-    parser.add_argument("--eval-screen", type=int, default=10,
-                        help="eval.screen_episodes: the rest run only if these reach the bar (10; 0 = off)")
-    parser.add_argument("--own-criteria", action="store_true",
-                        help="notebook rows keep their own env, time limit, threshold and evaluation settings")
-    parser.add_argument("--json", help="also append one JSON line per run to this file")
+    parser.add_argument("--env", default="CartPole-v1", choices=list(TASKS))
+    parser.add_argument("--seeds", default="100-109", help="held-out seeds (the presets were tuned on 0-29)")
+    parser.add_argument("--rows", help=f"comma-separated row names (default: {','.join(ISSUE_16)}; see --list)")
+    parser.add_argument("--budget", type=int, help="train.total_steps for every row (default: the task's, above)")
+    parser.add_argument("--after-solve", type=int, default=10,
+                        help="in-training checks to train on after the first one at or above the threshold, then "
+                             "stop (0 = train to the budget)")
+    parser.add_argument("--json", help="append one JSON line per run to this file; runs already there are skipped")
+    parser.add_argument("--table", nargs="+", metavar="JSONL", help="print the tables from saved runs and exit")
     parser.add_argument("--list", action="store_true", help="print the rows and exit")
     parser.add_argument("overrides", nargs="*", help="key=value applied to every row")
     args = parser.parse_args()
 
-    if args.list:
-        for name, (preset, overrides) in ROWS.items():
-            print(f"{name:<16} --preset {preset} {' '.join(overrides)}")
+    if args.table:
+        print_table([json.loads(line) for f in args.table for line in Path(f).read_text().splitlines() if line])
         return
-    names = args.rows.split(",") if args.rows else list(ROWS)
-    unknown = [n for n in names if n not in ROWS]
+    rows = variant_rows(args.env)
+    if args.list:
+        for name, (preset, overrides) in rows.items():
+            print(f"{name:<16} --env {args.env} --preset {preset} {' '.join(overrides)}")
+        return
+    names = args.rows.split(",") if args.rows else ISSUE_16
+    unknown = [n for n in names if n not in rows]
     if unknown:
-        raise SystemExit(f"unknown rows {unknown}; see --list")
+        raise SystemExit(f"unknown rows {unknown} on {args.env}; see --list")
     seeds = parse_seeds(args.seeds)
+    done = set()
+    if args.json and Path(args.json).exists():
+        done = {(r["env"], r["row"], r["seed"]) for r in map(json.loads, Path(args.json).read_text().splitlines())}
 
-    table = []
+    runs = []
     for name in names:
-        preset, overrides = ROWS[name]
-        extra = [*COMMON, f"eval.interval={args.eval_interval}", f"eval.episodes={args.eval_episodes}",
-                 f"eval.screen_episodes={args.eval_screen or ''}"]
-        if args.own_criteria and name.startswith("notebook-"):
-            extra = ["log.tensorboard=false"]
-        if args.budget:
-            extra.append(f"train.total_steps={args.budget}")
-        elif name.startswith("notebook-") and args.notebook_budget:
-            own = load_preset(preset)["train"]["total_steps"]
-            extra.append(f"train.total_steps={min(own, args.notebook_budget)}")
-        runs = []
-        for seed in seeds:
-            row = run(preset, seed, [*overrides, *extra, *args.overrides])
-            row["name"] = name
+        preset, overrides = rows[name]
+        todo = [s for s in seeds if (args.env, name, s) not in done]
+        if not todo:
+            continue
+        cmd = [sys.executable, "-c", WORKER, args.env, preset, name, str(args.after_solve), ",".join(map(str, todo)),
+               *overrides,
+               *common_overrides(args.env, args.budget), *args.overrides]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        for line in proc.stdout:
+            row = json.loads(line)
             runs.append(row)
-            print(f"{name:<16} seed {seed}: solved={row['solved']!s:<5} at {row['solved_at']} env steps, "
-                  f"{row['train_s']:.1f} s, final {row['final_mean']:.1f} (min {row['final_min']:.0f})", flush=True)
+            print(f"{args.env} {name:<14} seed {row['seed']}: solved={row['solved']!s:<5} at {row['solved_at']} "
+                  f"env steps ({row['s_to_solve'] or 0:.1f} s), held {row['held']}/{row['checks_after']}, "
+                  f"final {row['final_mean']:.1f} (min {row['final_min']:.0f}), {row['train_s']:.0f} s", flush=True)
             if args.json:
                 with open(args.json, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
-        table.append((name, runs))
-
-    bar = "the preset's own threshold" if args.own_criteria else "475"
-    print(f"\nseeds {args.seeds}; solved = greedy evaluation mean >= {bar} during training; "
-          "final = the run's final agent on 100 greedy episodes (seeds 1000-1099)")
-    print(f"| {'row':<16} | solved | env steps to solve | s to solve | final mean | worst final |  budget |")
-    print(f"|{'-' * 18}|--------|--------------------|------------|------------|-------------|---------|")
-    for name, runs in table:
-        solved = [r for r in runs if r["solved"]]
-        steps = f"{statistics.median(r['solved_at'] for r in solved):,.0f}" if solved else "-"
-        secs = f"{statistics.median(r['s_to_solve'] for r in solved):.1f}" if solved else "-"
-        final = statistics.mean(r["final_mean"] for r in runs)
-        worst = min(r["final_mean"] for r in runs)
-        print(f"| {name:<16} | {len(solved)}/{len(runs):<4} | {steps:>18} | {secs:>10} | {final:>10.1f} | "
-              f"{worst:>11.1f} | {runs[0]['budget']:>7,} |")
+        if proc.wait() != 0:
+            raise SystemExit(f"{args.env} {name} failed (exit {proc.returncode})")
+    if args.json:
+        runs = [r for r in map(json.loads, Path(args.json).read_text().splitlines()) if r["env"] == args.env
+                and r["row"] in names and r["seed"] in seeds]
+    print_table(runs)
 
 
 if __name__ == "__main__":

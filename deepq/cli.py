@@ -7,10 +7,14 @@ save the run, print where and how to resume, and exit with 130 and 143; elsewher
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import os
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 from deepq.errors import DeepQError
 from deepq.run.interrupts import Interrupted
@@ -146,7 +150,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from deepq.config.schema import parse_override, resolve
-    from deepq.train import train
 
     overrides = dict(parse_override(o) for o in args.overrides)
     if args.env_kwargs is not None:  # first, so that env.kwargs.KEY=VALUE overrides can refine it
@@ -160,19 +163,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         return _train_seeds(args, cfg)
     run_dir = _run_dir_for(args, cfg)
-    with _numbered(args, run_dir) as announce:
+    from deepq.train import train  # here, not above: a refused config does not import the training code
+    from deepq.viz.plots import curves_in_background
+
+    # At a terminal, curve.png is drawn by a detached process: the prompt comes back once the agent is saved.
+    with _numbered(args, run_dir) as announce, curves_in_background(sys.stderr.isatty()):
         agent = train(cfg, run_dir, quiet=args.quiet, overwrite=args.overwrite, callbacks=announce)
     return _report(cfg, agent, run_dir)
 
 
 def _env_kwargs(text: str) -> dict:
     """--env-kwargs: a JSON (or YAML) mapping, or a one-line error."""
-    import yaml
+    from deepq.config.sources import load_yaml  # bounded: aliases, depth, size
 
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = None
+    value = load_yaml(text, "--env-kwargs")
     if not isinstance(value, dict):
         raise DeepQError(f"--env-kwargs {text!r} is not a mapping; write e.g. --env-kwargs '{{\"size\": 7}}'")
     return value
@@ -252,7 +256,11 @@ def _resume(args: argparse.Namespace, overrides: dict) -> int:
     cfg = config_for_resume(args.resume, overrides)
     if args.print_config:
         return _print_config(cfg)
-    return _report(cfg, train(cfg, args.resume, quiet=args.quiet, resume=True), args.resume)
+    from deepq.viz.plots import curves_in_background
+
+    with curves_in_background(sys.stderr.isatty()):
+        agent = train(cfg, args.resume, quiet=args.quiet, resume=True)
+    return _report(cfg, agent, args.resume)
 
 
 def _print_config(cfg) -> int:
@@ -296,11 +304,29 @@ def _train_seeds(args: argparse.Namespace, cfg) -> int:
 
     if not args.run_dir:
         print(f"deepq: run directory {run_dir}", file=sys.stderr, flush=True)
-    with _numbered(args, run_dir):
-        table = train_seeds(cfg, seeds, run_dir, workers=args.workers, on_row=progress, overwrite=args.overwrite)
+    try:
+        with _numbered(args, run_dir):
+            table = train_seeds(cfg, seeds, run_dir, workers=args.workers, on_row=progress,
+                                overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"deepq: {_seeds_resume_hint(run_dir, seeds)}", file=sys.stderr)
+        return 130
     print(table.format())
     print(f"run directory: {run_dir}  (summary.csv, aggregate.json, curve.png, aggregate.png, seed-N/)")
     return 0
+
+
+def _seeds_resume_hint(run_dir: Path, seeds: list[int]) -> str:
+    """What Ctrl-C during `--seeds` leaves and how to go on: each seed is its own run directory."""
+    from deepq.experiments.multiseed import finished_summary, seed_dir
+
+    started = [s for s in seeds if (seed_dir(run_dir, s) / "checkpoints" / "latest.safetensors").is_file()]
+    unfinished = [s for s in started if finished_summary(seed_dir(run_dir, s)) is None]
+    done = len(started) - len(unfinished)
+    how = "; ".join(f"deepq train --resume {seed_dir(run_dir, s)}" for s in unfinished[:3])
+    more = f" (and likewise for seeds {', '.join(map(str, unfinished[3:]))})" if len(unfinished) > 3 else ""
+    return (f"interrupted; {done} of {len(seeds)} seeds finished in {run_dir}, every seed's checkpoints are kept"
+            + (f"; resume: {how}{more}" if unfinished else ""))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -428,8 +454,15 @@ def _asks_train_help(argv: list[str] | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    """`deepq ARGV`: the exit status. Without `argv` (the `deepq` program itself, on sys.argv) the process ends
+    here, at once (`_exit`)."""
+    if argv is None:
+        from deepq.run import interrupts
+
+        interrupts.IGNORE_AFTER_STOP = True  # this process ends after a stop: a second Ctrl-C changes nothing
+        _exit(main(sys.argv[1:]))
+    argv = list(argv)
+    args = _parse(build_parser(argv), argv)
     from deepq.run import runs
 
     wording, runs.WORDING = runs.WORDING, "cli"  # refusals name the command line's flags, not Python's
@@ -446,8 +479,39 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepq: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (`deepq ... | head -2`); a run is saved already
+        return 141  # 128 + SIGPIPE, as for a shell tool
     finally:
         runs.WORDING = wording  # main() called from Python (a test, a notebook) leaves Python's wording
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parsed arguments, with `key=value` overrides taken from both sides of an option (argparse alone takes only
+    the first run of positionals: `deepq train lr=... --env X total_steps=...` would refuse the second)."""
+    args, unknown = parser.parse_known_args(argv)
+    late = [a for a in unknown if "=" in a and not a.startswith("-")] if hasattr(args, "overrides") else []
+    rest = [a for a in unknown if a not in late]
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if late:
+        args.overrides = list(args.overrides) + late  # later on the line, so they win, as in one run of them
+    return args
+
+
+def _exit(status: int) -> NoReturn:
+    """End the `deepq` process now. Every file the command wrote is closed; what is skipped is only the
+    interpreter's teardown (freeing every module and object, a last garbage collection), 0.3-0.5 s once PyTorch
+    is loaded, which would only delay the prompt. Output is flushed and atexit handlers run first; a live
+    non-daemon thread, which a normal exit would wait for, gets the normal exit."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`deepq ... | head`), a closed stream
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 Anything the user can fix (a bad config value, an unknown environment, a run directory that is not a run, a full
 disk, a diverging learning rate) raises `DeepQError` with a one-line message naming the problem and the fix. The
 CLI prints it without a traceback and exits with status 2; from Python it is an ordinary exception.
+
+This module imports nothing: every command loads it first, before it knows what else it needs
+(tests/test_lazy_imports.py).
 """
 
 

@@ -24,9 +24,11 @@ from deepq.algo.schedules import epsilon_at, linear
 from deepq.config.schema import Config, apply_overrides
 from deepq.data.collector import Collector
 from deepq.data.priority import beta_at
+from deepq.data.frames import make_frame_replay
 from deepq.data.replay import ReplayBuffer, make_buffer
 from deepq.envs import source as env_source
 from deepq.envs.make import make_vec_env
+from deepq.envs.pixels import Preprocessing
 from deepq.envs.spaces import describe as describe_spaces
 from deepq.errors import DeepQError
 from deepq.nets.build import NetworkFactory, factory_path
@@ -174,8 +176,7 @@ def _build(cfg: Config, obs_space, n_actions: int, network: Optional[NetworkFact
                                                                                               ReplayBuffer]:
     """The agent and the buffer; sizes this machine cannot hold are a one-line error, not a traceback."""
     try:
-        return DQNAgent(obs_space, n_actions, cfg, network), make_buffer(
-            cfg.replay, obs_space.shape, cfg.learner.gamma, cfg.env.num_envs, obs_space.dtype)
+        return DQNAgent(obs_space, n_actions, cfg, network), _make_replay(cfg, obs_space)
     except (MemoryError, RuntimeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
         if not isinstance(exc, MemoryError) and "alloc" not in reason:  # torch reports it as a RuntimeError
@@ -183,6 +184,19 @@ def _build(cfg: Config, obs_space, n_actions: int, network: Optional[NetworkFact
         raise DeepQError(f"the network or the replay buffer does not fit in memory ({reason[:160]}); lower "
                          f"network.hidden_sizes (now {list(cfg.network.hidden_sizes)}) or replay.capacity "
                          f"(now {cfg.replay.capacity})") from None
+
+
+def _make_replay(cfg: Config, obs_space):
+    """The replay `replay.kind` and `replay.storage` ask for: frames stored once for pixel tasks (auto)."""
+    pixels = Preprocessing.of(cfg.env)
+    storage = cfg.replay.storage
+    if storage == "auto":
+        storage = "frames" if pixels is not None and cfg.replay.kind in ("uniform", "prioritized") else "transitions"
+    if storage == "frames":
+        stack = pixels.stacked if pixels is not None else 1
+        return make_frame_replay(cfg.replay, obs_space.shape, cfg.learner.gamma, cfg.env.num_envs, stack,
+                                 obs_space.dtype)
+    return make_buffer(cfg.replay, obs_space.shape, cfg.learner.gamma, cfg.env.num_envs, obs_space.dtype)
 
 
 def _updates_due(cfg: Config, c: Counters, n_real: int, buffer) -> int:

@@ -125,3 +125,12 @@ def test_pickle_payload_is_never_executed(tmp_path):
     out = deepq("evaluate", str(run))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert not marker.exists()
+
+
+def test_overrides_on_both_sides_of_an_option_are_all_applied():
+    from deepq.cli import build_parser, _parse
+
+    argv = ["train", "learner.lr=0.002", "--env", "Acrobot-v1", "train.total_steps=5000", "learner.lr=0.003"]
+    args = _parse(build_parser(argv), argv)
+    assert args.env == "Acrobot-v1"
+    assert args.overrides == ["learner.lr=0.002", "train.total_steps=5000", "learner.lr=0.003"]  # the last wins

@@ -95,3 +95,27 @@ def test_an_empty_env_id_is_not_the_default_env():
 
     with pytest.raises(ConfigError, match="env.id: is empty"):
         resolve(env_id="")
+
+
+def test_config_file_of_nested_aliases_is_one_line_and_fast(tmp_path):
+    """A 1 KB 'billion laughs' YAML would expand to 10**9 values; the loader stops it at its bound."""
+    import time
+
+    from deepq.config.schema import ConfigError, resolve
+
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 10)}]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="expands to more than"):
+        resolve(config_file=str(path))
+    assert time.monotonic() - start < 5
+
+
+def test_the_config_names_every_activation_the_networks_have():
+    from deepq.config.schema import ACTIVATION_NAMES
+    from deepq.nets.activations import ACTIVATIONS
+
+    assert ACTIVATION_NAMES == tuple(ACTIVATIONS)

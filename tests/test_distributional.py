@@ -360,7 +360,7 @@ def test_the_rainbow_preset_trains_on_any_task_and_reloads(env_id, tmp_path):
         **QUIET, "train.total_steps": 600, "train.learning_starts": 200, "eval.interval": 600, "eval.episodes": 1})
     assert (cfg.learner.objective, cfg.network.noisy, cfg.network.dueling, cfg.learner.double, cfg.replay.kind,
             cfg.replay.n_step, cfg.exploration.start, cfg.exploration.end) == \
-        ("c51", True, True, True, "prioritized", 3, 0.0, 0.0)
+        ("c51", True, True, True, "prioritized", 3, 1.0, 0.01)  # noise + epsilon (docs/variants.md: why)
     agent = deepq.train(cfg, tmp_path / "run", quiet=True)
     assert agent.result.grad_steps > 0 and type(agent.learner) is AutogradLearner
     loaded = deepq.load_agent(tmp_path / "run")

@@ -157,6 +157,9 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path):
     finally:
         parent.kill()
     assert parent.returncode == 130 and "interrupted" in stderr
+    hint = stderr.strip().splitlines()[-1]  # where the work is and how to go on
+    assert "0 of 2 seeds finished" in hint and f"deepq train --resume {root / 'seed-0'}" in hint and \
+        f"deepq train --resume {root / 'seed-1'}" in hint, stderr
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     for seed in (0, 1):  # each worker stopped as one interrupted run does: summary and latest weights on disk
         summary = json.loads((root / f"seed-{seed}" / "summary.json").read_text())

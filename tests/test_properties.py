@@ -210,3 +210,45 @@ def test_loss_softmax_buffer_keeps_what_it_stored(capacity, sort_interval, opera
             assert np.isclose(buffer.probabilities().sum(), 1.0)
     if written:
         assert written[-1] in stored(buffer)  # the newest transition is never the one overwritten
+
+
+# --- YAML files and override strings, from anywhere (issue 14) ---------------------------------------------------
+
+YAML_BITS = ["a", "b", "seed", "env", "id", "kwargs", "learner", "lr", "train", "total_steps", ":", " ", "\n", "  ",
+             "-", "[", "]", "{", "}", ",", "&x", "*x", "&y", "*y", "!!binary", "!!python/object", "!!str", "'", '"',
+             "#", "|", ">", "1e3", "0x10", "nan", ".inf", "~", "null", "yes", "2020-01-01", "\t", "%YAML 1.1", "---",
+             "...", "\\", "é", "\x00", "\x85", "?"]
+yaml_texts = st.one_of(st.text(max_size=80), st.lists(st.sampled_from(YAML_BITS), max_size=40).map("".join))
+
+
+@FAST
+@given(yaml_texts)
+def test_any_yaml_text_loads_or_is_one_line_config_error(text):
+    from deepq.config.sources import load_yaml
+
+    try:
+        load_yaml(text)
+    except ConfigError as exc:
+        assert str(exc) and "\n" not in str(exc)
+
+
+@FAST
+@given(yaml_texts)
+def test_any_run_config_yaml_is_a_config_or_one_deepq_error(tmp_path_factory, text):
+    from deepq.errors import DeepQError
+    from deepq.run.runs import read_run_config
+
+    run = tmp_path_factory.mktemp("run")
+    (run / "config.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        assert isinstance(read_run_config(run), Config)
+    except DeepQError as exc:
+        assert str(exc) and "\n" not in str(exc)
+
+
+@FAST
+@given(st.lists(st.lists(st.sampled_from(list("=.,-_[]{}: '\"0123456789aelnrstx&*") + KEYS), max_size=8).map("".join),
+                max_size=4))
+def test_override_strings_from_anywhere_are_a_config_or_one_line_error(texts):
+    """`key=value` strings built from the characters overrides are made of (the test above: any text)."""
+    test_command_line_overrides_are_a_config_or_one_line_error.hypothesis.inner_test(texts)

@@ -1,5 +1,6 @@
 """Replay buffer with fixtures checkable by hand: observation = index, reward = index."""
 
+import pytest
 import numpy as np
 
 from deepq.data.replay import ReplayBuffer
@@ -61,3 +62,30 @@ def test_state_arrays_round_trip():
     copy.load_state_arrays(buf.state_arrays())
     assert copy.pos == buf.pos and copy.size == buf.size
     assert np.array_equal(copy.obs, buf.obs) and np.array_equal(copy.action, buf.action)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "prioritized", "loss_softmax", "none"])
+def test_checkpoint_grows_with_contents_not_capacity(kind):
+    """Issue 14: a prioritized checkpoint of 3,000 transitions in a 1e8-slot buffer was 2 GiB (the whole tree)."""
+    from types import SimpleNamespace
+
+    from deepq.data.replay import make_buffer
+
+    cfg = SimpleNamespace(kind=kind, capacity=10_000_000, alpha=0.6, priority_eps=1e-6, beta_start=0.4,
+                          temperature=1000.0, sort_interval=25, n_step=1)
+    buf = make_buffer(cfg, (4,), 0.99, 1)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        buf.add(rng.normal(size=(100, 4)), rng.integers(0, 2, 100), np.ones(100), rng.normal(size=(100, 4)),
+                np.zeros(100, bool))
+    if kind == "prioritized":
+        batch = buf.sample(64, rng)
+        buf.update_priorities(batch.indices, rng.normal(size=64))
+    arrays = buf.state_arrays()
+    assert sum(a.nbytes for a in arrays.values()) < 3_000 * 120  # ~70 bytes of transition + its priority each
+    copy = make_buffer(cfg, (4,), 0.99, 1)
+    copy.load_state_arrays({k: np.array(v) for k, v in arrays.items()})
+    if kind == "prioritized":
+        assert np.array_equal(copy.tree.tree, buf.tree.tree)  # rebuilt from the leaves: the same tree, bit for bit
+    a, b = buf.sample(32, np.random.default_rng(1)), copy.sample(32, np.random.default_rng(1))
+    assert np.array_equal(a.obs, b.obs) and np.array_equal(a.indices, b.indices)

@@ -160,6 +160,8 @@ VARIANTS = {
     "nstep-one-env": tiny(**{"replay.n_step": 4, "env.num_envs": 1}),
     "acrobot-sync": tiny("Acrobot-v1", **{"env.max_episode_steps": 120, "env.num_envs": 2}),
     "mountaincar-sync": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "replay.n_step": 2}),
+    "frames-nstep": tiny(**{"replay.storage": "frames", "replay.n_step": 3}),
+    "frames-prioritized": tiny(**{"replay.storage": "frames", "replay.kind": "prioritized", "replay.n_step": 2}),
 }
 
 

@@ -24,9 +24,12 @@ from typing import Any, Optional, Union
 import yaml
 
 from deepq.errors import ConfigError
-from deepq.nets.activations import ACTIVATIONS
 
 PRESET_DIR = Path(__file__).parent / "presets"
+# The names of deepq.nets.activations.ACTIVATIONS (tests/test_config.py checks they agree): importing that module
+# here would load PyTorch for every command, `deepq --help` included.
+ACTIVATION_NAMES = ("relu", "tanh", "elu", "gelu", "silu")
+
 NO_PRESET = "none"  # --preset none: the code defaults alone, even for an env that ships a tuned preset
 
 
@@ -53,12 +56,30 @@ class EnvConfig:
     terminal_reward: Optional[float] = _f(None, "reward shaping (notebook 000: -100): the reward stored for a step that "
                                                 "terminates the episode; a time-limit truncation keeps the env's "
                                                 "reward; logged returns stay the env's own; empty = no shaping")
+    preprocess: str = _f("auto", "pixel preprocessing (deepq.envs.pixels): atari (no-op reset, frame skip 4 with "
+                                 "max-pooling, 84x84 grayscale, frame stack), minatar (channels first), none; auto = "
+                                 "atari for ALE/... and ...NoFrameskip-v4 ids, minatar for MinAtar/... ids",
+                         choices=("auto", "none", "atari", "minatar"))
+    frame_stack: int = _f(4, "atari: frames stacked per observation")
+    sticky_actions: Optional[float] = _f(None, "atari: probability that the game repeats the previous action "
+                                               "(repeat_action_probability); empty = the id's own (0.25 for v5 ids, "
+                                               "0 for NoFrameskip-v4)")
+    noop_max: int = _f(30, "atari: at most this many random no-op actions after a reset")
+    episodic_life: bool = _f(True, "atari, training only: a lost life ends the training episode (the game goes on); "
+                                   "evaluation always plays whole games")
+    clip_rewards: bool = _f(True, "atari, training only: rewards become their sign (-1, 0, 1); evaluation and "
+                                  "reported scores use the raw game score")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
-    hidden_sizes: tuple[int, ...] = _f((128, 128), "units per hidden layer of the MLP Q-network, e.g. 64,64")
-    activation: str = _f("relu", "hidden-layer activation", choices=tuple(ACTIVATIONS))
+    kind: str = _f("auto", "deepq's network: mlp (flat observations); nature_cnn (Mnih et al. 2015: 3 convolutions, "
+                           "for 84x84 frames); minatar_cnn (Young & Tian 2019: one 3x3 convolution of 16 filters, for "
+                           "small grids); auto = by the observation's shape: rank 1 mlp, images of 36+ pixels "
+                           "nature_cnn, smaller images minatar_cnn", choices=("auto", "mlp", "nature_cnn", "minatar_cnn"))
+    hidden_sizes: tuple[int, ...] = _f((128, 128), "units per hidden layer of the MLP Q-network (after the "
+                                                   "convolutions for a CNN), e.g. 64,64")
+    activation: str = _f("relu", "hidden-layer activation", choices=ACTIVATION_NAMES)
     dueling: bool = _f(True, "dueling head (Wang et al. 2016): Q(s,a) = V(s) + A(s,a) - mean over actions of A(s,.)")
     factory: Optional[str] = _f(None, "your own Q-network: package.module:function, called as function("
                                       "observation_space, n_actions) -> torch.nn.Module (the current directory is "
@@ -79,6 +100,10 @@ class ReplayConfig:
                    "none (online Q-learning, notebooks 001/002: after every step of the vector env, one update on "
                    "just the transitions it collected, one per sub-env; needs train.train_freq=1)",
                    choices=("uniform", "prioritized", "loss_softmax", "none"))
+    storage: str = _f("auto", "how transitions are stored: transitions (obs and next obs each); frames (each "
+                              "observation's newest frame once, stacks and n-step returns rebuilt at sample time: "
+                              "Atari's 1M transitions in ~7 GB; uniform or prioritized); auto = frames for pixel tasks "
+                              "(env.preprocess atari or minatar)", choices=("auto", "transitions", "frames"))
     capacity: int = _f(100_000, "transitions kept in the ring buffer; oldest are overwritten (kind=none keeps only "
                                 "the newest)")
     batch_size: int = _f(128, "transitions per gradient step (kind=none: the transitions of the latest env step)")
@@ -274,6 +299,12 @@ def validate(cfg: Config) -> None:
     _check(rp.kind != "none" or cfg.train.train_freq == 1, "train.train_freq",
            f"replay.kind=none learns once per env step from the newest transitions; set train.train_freq=1 "
            f"(got {cfg.train.train_freq})")
+    _check(rp.storage != "frames" or rp.kind in ("uniform", "prioritized"), "replay.storage",
+           f"frames works with replay.kind uniform or prioritized, not {rp.kind}; use replay.storage=transitions")
+    _check(cfg.env.frame_stack >= 1, "env.frame_stack", f"must be >= 1, got {cfg.env.frame_stack}")
+    _check(cfg.env.noop_max >= 0, "env.noop_max", f"must be >= 0, got {cfg.env.noop_max}")
+    sticky = cfg.env.sticky_actions
+    _check(sticky is None or 0.0 <= sticky <= 1.0, "env.sticky_actions", f"must be in [0, 1] or empty, got {sticky}")
     ex = cfg.exploration
     for key, value in (("start", ex.start), ("end", ex.end)):
         _check(0.0 <= value <= 1.0, f"exploration.{key}", f"must be in [0, 1], got {value}")
@@ -373,8 +404,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is dict or tp is dict:
         if isinstance(value, str):
             try:
-                value = yaml.safe_load(value) if value.strip() else {}
-            except yaml.YAMLError:
+                from deepq.config.sources import load_yaml
+
+                value = load_yaml(value, key) if value.strip() else {}
+            except (yaml.YAMLError, ConfigError):
                 raise ConfigError(f"{key}: expected a mapping such as {{\"size\": 7}}; got {value!r}") from None
         value = {} if value is None else value
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -497,6 +530,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not key=value; write e.g. learner.lr=0.001")
     key, raw = text.split("=", 1)
+    if "&" in raw or "*" in raw:  # anchors and aliases: expanded within bounds, or one line
+        from deepq.config.sources import load_yaml
+
+        return key.strip(), load_yaml(raw, f"override {key.strip()}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -505,18 +542,10 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; give the path to a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
-    return data
+    """A YAML file's top-level mapping, read within bounds (size, depth, alias expansion: deepq.config.sources)."""
+    from deepq.config.sources import read_yaml_file  # sources imports this module
+
+    return read_yaml_file(path)
 
 
 # --- presets ----------------------------------------------------------------------------------------------
@@ -525,20 +554,38 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str) -> dict:
+def load_preset(name: str, _seen: tuple[str, ...] = ()) -> dict:
+    """A preset's values; a preset may name a `base` preset whose values it overrides (the MinAtar games)."""
+    name = preset_file_name(name)
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         close = difflib.get_close_matches(name, preset_names(), n=1)
         hint = f"did you mean {close[0]}?" if close else f"available: {', '.join(preset_names())}"
         raise ConfigError(f"unknown preset {name!r}; {hint}")
+    if name in _seen:
+        raise ConfigError(f"preset {name!r} names itself as a base (through {' -> '.join(_seen)})")
     data = read_yaml(path)
     data.pop("description", None)
-    return data
+    base = data.pop("base", None)
+    return _deep_merge(load_preset(base, _seen + (name,)), data) if base else data
+
+
+def preset_file_name(name: str) -> str:
+    """Preset files are named after their env id, with '/' (a namespace: MinAtar/Breakout-v1) as '-'."""
+    return name.replace("/", "-")
+
+
+# Environment families with one shared preset when no file is named after the id: (id matches, preset)
+FAMILY_PRESETS = ((lambda name: name.startswith("ALE/") or name.endswith("NoFrameskip-v4"), "atari"),
+                  (lambda name: name.startswith("MinAtar/"), "minatar"))
 
 
 def default_preset_for(env_id: str) -> Optional[str]:
-    """The tuned preset shipped for this environment id, if any (file named after the id)."""
-    return env_id if (PRESET_DIR / f"{env_id}.yaml").is_file() else None
+    """The tuned preset shipped for this environment id, if any (file named after the id), else its family's."""
+    if (PRESET_DIR / f"{preset_file_name(env_id)}.yaml").is_file():
+        return env_id
+    name = env_id.rpartition(":")[2]
+    return next((preset for matches, preset in FAMILY_PRESETS if matches(name)), None)
 
 
 def resolve(env_id: Optional[str] = None, preset: Optional[str] = None, config_file: Optional[str] = None,

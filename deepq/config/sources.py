@@ -7,10 +7,14 @@ config itself. The layering is `schema.resolve`'s, lowest first: code defaults <
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
+
+import yaml
 
 from deepq.config.schema import (NO_PRESET, Config, EnvConfig, apply_overrides, default_preset_for, flatten,
                                  help_rows, load_preset, read_yaml, resolve)
+from deepq.errors import ConfigError
 
 
 def resolve_with_sources(env_id: Optional[str] = None, preset: Optional[str] = None,
@@ -63,3 +67,81 @@ def _leaf_of(key: str, leaves: dict) -> Optional[str]:
         if ".".join(parts[:n]) in leaves:
             return ".".join(parts[:n])
     return None
+
+
+# --- reading YAML safely ------------------------------------------------------------------------------------------
+# yaml.safe_load runs no code, but a 1 KB file of nested aliases ("billion laughs") expands to billions of nodes in
+# whatever walks the result, an alias inside its own anchor makes a cycle, and a deeply nested list exhausts the
+# stack. The file's events are checked first, in one pass without recursion, against these bounds (issue 14).
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64  # nested mappings and lists; a config has 3
+MAX_YAML_NODES = 100_000  # nodes once every alias is expanded
+
+
+def read_yaml_file(path: str | Path) -> dict:
+    """A YAML file's top-level mapping (as `schema.read_yaml`), refused in one line when it is missing, binary,
+    too large, too deep, self-referencing or expanding past MAX_YAML_NODES nodes, or not YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; give the path to a YAML file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc})") from None
+    data = load_yaml(raw, f"config file {path}") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def load_yaml(text: str | bytes, where: str = "the YAML text") -> Any:
+    """`yaml.safe_load` within the bounds above; anything else is a one-line ConfigError naming `where`."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_YAML_BYTES:
+            raise ConfigError(f"{where} is larger than {MAX_YAML_BYTES} bytes; a config is a few KB")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where} is not a text file (not UTF-8); give a YAML file") from None
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{where} is larger than {MAX_YAML_BYTES} bytes; a config is a few KB")
+    if "\x00" in text:
+        raise ConfigError(f"{where} is not a text file (it holds NUL bytes); give a YAML file")
+    try:
+        _check_events(text, where)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where} is not valid YAML{at}; fix the syntax") from None
+
+
+def _check_events(text: str, where: str) -> None:
+    """Walk the parser's events (iteratively) to bound nesting depth and the size with aliases expanded."""
+    sizes: dict[str, int] = {}  # anchor -> nodes of its value, expanded
+    open_nodes: list[list] = []  # [anchor, nodes so far] of each mapping or list being read
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_nodes.append([event.anchor, 1])
+            if len(open_nodes) > MAX_YAML_DEPTH:
+                raise ConfigError(f"{where} nests deeper than {MAX_YAML_DEPTH} levels; a config has 3")
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, nodes = open_nodes.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, nodes = event.anchor, 1
+        elif isinstance(event, yaml.AliasEvent):
+            if any(event.anchor == a for a, _ in open_nodes):
+                raise ConfigError(f"{where} has an alias (*{event.anchor}) inside its own anchor: it refers to "
+                                  "itself; write the value out")
+            anchor, nodes = None, sizes.get(event.anchor, 1)  # an undefined alias: the loader says so
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = nodes
+        if open_nodes:
+            open_nodes[-1][1] += nodes
+        if nodes + sum(n for _, n in open_nodes) > MAX_YAML_NODES:  # the document so far, aliases expanded
+            raise ConfigError(f"{where} expands to more than {MAX_YAML_NODES} values (aliases of aliases?); a "
+                              "config has about a hundred")

@@ -101,7 +101,8 @@ class Collector:
         self.terminal_reward = terminal_reward
         self.obs_NO, _ = envs.reset(seed=seed)
         self.folder = None
-        if n_step > 1:
+        self.streams = bool(getattr(buffer, "streams", False))  # a frame replay builds n-step returns itself
+        if n_step > 1 and not self.streams:
             self.folder = NStepFolder(n_step, buffer.gamma, self.num_envs, self.obs_NO.shape[1:],
                                       self.obs_NO.dtype)
         self.prev_done_N = np.zeros(self.num_envs, dtype=bool)
@@ -116,7 +117,9 @@ class Collector:
         stored_reward_N = reward_N
         if self.terminal_reward is not None:  # shaping on termination only, never on a time-limit truncation
             stored_reward_N = np.where(terminated_N, self.terminal_reward, reward_N)
-        if self.folder is not None:
+        if self.streams:
+            self.buffer.add_step(self.obs_NO, action_N, stored_reward_N, terminated_N, truncated_N, real_N)
+        elif self.folder is not None:
             self.buffer.add(*self.folder.fold(self.obs_NO, action_N, stored_reward_N, next_obs_NO, terminated_N,
                                               truncated_N, real_N))
         elif n_real == self.num_envs:
@@ -165,3 +168,5 @@ class Collector:
         self.ep_length_N[:] = 0
         if self.folder is not None:
             self.folder.length_N[:] = 0
+        if self.streams:
+            self.buffer.restart()

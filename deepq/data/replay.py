@@ -131,13 +131,18 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.max_priority = max(self.max_priority, float(p_B.max()))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        # The whole tree, not just its leaves: restoring it needs no re-summing, so it is bit-exact by construction.
-        return {**super().state_arrays(), "sum_tree": self.tree.tree,
+        # The priorities of the slots in use only: the checkpoint grows with the contents, not the capacity. The
+        # tree rebuilt from them is the same tree bit for bit, since every node is always the sum of its children.
+        return {**super().state_arrays(), "priority": self.tree.get(np.arange(self.size)),
                 "max_priority": np.array([self.max_priority], dtype=np.float64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         super().load_state_arrays(arrays)
-        self.tree.tree[:] = arrays["sum_tree"]
+        self.tree.tree[:] = 0.0
+        if "sum_tree" in arrays:  # a checkpoint written before the leaves-only format
+            self.tree.tree[:] = arrays["sum_tree"]
+        else:
+            self.tree.update(np.arange(len(arrays["priority"])), arrays["priority"])
         self.max_priority = float(arrays["max_priority"][0])
 
 

@@ -16,6 +16,7 @@ import gymnasium as gym
 from gymnasium import spaces
 
 from deepq.envs import source
+from deepq.envs.families import ensure_registered
 from deepq.errors import DeepQError
 from deepq.importing import import_module
 
@@ -32,6 +33,7 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
             warnings.simplefilter("ignore")
             if module:
                 import_module(module)  # the current directory counts, as for python -m
+            ensure_registered(name)
             spec = gym.spec(name)
     except (gym.error.Error, ModuleNotFoundError, ImportError) as exc:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)

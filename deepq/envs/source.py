@@ -29,6 +29,8 @@ from typing import Any, Callable, Optional
 import gymnasium as gym
 from gymnasium.wrappers import TimeLimit
 
+from deepq.envs.families import ensure_registered
+from deepq.envs.pixels import Preprocessing
 from deepq.errors import DeepQError
 from deepq.importing import import_callable, import_module
 
@@ -41,25 +43,29 @@ LIVE: dict[str, EnvFactory] = {}
 
 @dataclass(frozen=True)
 class EnvSource:
-    """What builds one environment: the id (or factory path), gym.make/factory kwargs and wrapper paths."""
+    """What builds one environment: the id (or factory path), gym.make/factory kwargs, wrapper paths, and the
+    pixel preprocessing (deepq.envs.pixels) applied before the user's wrappers."""
 
     id: str
     kwargs: dict = field(default_factory=dict)
     wrappers: tuple = ()
+    preprocess: Optional[Preprocessing] = None
 
     @classmethod
     def of(cls, env: Any) -> "EnvSource":
-        """From an id string, an `EnvConfig` (cfg.env) or an EnvSource."""
+        """From an id string (pixel tasks get their default preprocessing), an `EnvConfig` (cfg.env) or an
+        EnvSource."""
         if isinstance(env, EnvSource):
             return env
         if isinstance(env, str):
-            return cls(env)
-        return cls(env.id, dict(getattr(env, "kwargs", None) or {}), tuple(getattr(env, "wrappers", None) or ()))
+            return cls(env, preprocess=Preprocessing.for_id(env))
+        return cls(env.id, dict(getattr(env, "kwargs", None) or {}), tuple(getattr(env, "wrappers", None) or ()),
+                   Preprocessing.of(env))
 
     @property
     def plain(self) -> bool:
         """A registered id as it is: Gymnasium's own fast paths (native vector envs) apply."""
-        return not self.kwargs and not self.wrappers and factory_of(self.id) is None
+        return not self.kwargs and not self.wrappers and self.preprocess is None and factory_of(self.id) is None
 
 
 # --- naming and finding factories -----------------------------------------------------------------------------
@@ -103,6 +109,7 @@ def resolve(env_id: str, live: bool = True) -> tuple[Optional[str], Optional[Env
         return None, LIVE[env_id]
     module, _, name = env_id.rpartition(":")
     if not module:
+        ensure_registered(env_id)
         return env_id, None
     if module == "__main__" and live and "<" not in name:
         # The script that trained it, in its own process or in a `--seeds` worker (which imports it as __main__).
@@ -188,14 +195,20 @@ def _takes(factory: Callable, keyword: str) -> bool:
     return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def make(env: Any, render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None) -> gym.Env:
+def make(env: Any, render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None,
+         training: bool = False) -> gym.Env:
     """One environment as the source says (not yet checked: `deepq.envs.make.make_env` checks the spaces).
 
     `render_mode` is passed only when one is asked for: an environment whose constructor takes none still trains
-    and evaluates; only drawing it (deepq play) needs one."""
+    and evaluates; only drawing it (deepq play) needs one. `training`: a pixel task's training-only wrappers
+    (life loss as episode end, reward clipping) apply."""
     src = EnvSource.of(env)
     registered, factory = resolve(src.id)
-    kwargs = dict(src.kwargs)
+    pixels = src.preprocess
+    kwargs = {**(pixels.make_kwargs() if pixels else {}), **src.kwargs}
+    limit = max_episode_steps
+    if pixels is not None:  # the time limit counts agent steps, outside the frame skip
+        max_episode_steps = None
     if render_mode is not None:
         if factory is not None and not _takes(factory, "render_mode"):
             raise _no_render_mode(src.id)
@@ -219,6 +232,8 @@ def make(env: Any, render_mode: Optional[str] = None, max_episode_steps: Optiona
         raise DeepQError(f"environment factory {src.id} returned a {type(made).__name__}, not a gymnasium.Env")
     if factory is not None and max_episode_steps is not None:
         made = TimeLimit(made, max_episode_steps)
+    if pixels is not None:
+        made = pixels.wrap(made, training, limit)
     for path in src.wrappers:
         wrapper = import_wrapper(path)
         try:
@@ -235,7 +250,7 @@ def make_vec(env: Any, num_envs: int, max_episode_steps: Optional[int] = None) -
     make(src, max_episode_steps=max_episode_steps).close()  # errors surface here, once, as one line
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return gym.vector.SyncVectorEnv([partial(make, src, None, max_episode_steps) for _ in range(num_envs)],
+        return gym.vector.SyncVectorEnv([partial(make, src, None, max_episode_steps, True) for _ in range(num_envs)],
                                         autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
 
 

@@ -105,6 +105,8 @@ def unsupported_reason(net: nn.Module, cfg: Config) -> Optional[str]:
         return "it trains plain TD only (not learner.objective != td, network.layer_norm or network.noisy)"
     if type(net) not in (QNetwork, DuelingQNetwork):
         return f"it is a {type(net).__name__}, not deepq's plain or dueling MLP (deepq.nets.networks)"
+    if net.encoder is not None:
+        return "it has a convolutional encoder (the fast path is for MLPs on flat observations)"
     kinds = [type(m) for m in net.torso]
     if kinds[0::2] != [nn.Linear] * len(kinds[0::2]) or len(set(kinds[1::2])) != 1 or len(kinds) % 2:
         return "its torso is not Linear layers alternating with one kind of activation"

@@ -12,6 +12,7 @@ from torch import nn
 
 from deepq.errors import DeepQError
 from deepq.importing import import_callable
+from deepq.nets import conv
 from deepq.nets.networks import DuelingQNetwork, QNetwork
 
 NetworkFactory = Callable[[spaces.Space, int], nn.Module]
@@ -23,8 +24,8 @@ def build_q_network(observation: spaces.Box | tuple[int, ...] | int, n_actions: 
     `atoms` = K (a distributional objective, deepq.algo.objectives) to (B, A, K). A user's factory is called as
     before and must itself output what the objective expects.
 
-    `factory` (or, without one, `network_cfg.factory`) builds a user's network; otherwise deepq's MLP, which needs
-    flat observations: an observation of rank > 1 is refused in one line naming the shape and the fix.
+    `factory` (or, without one, `network_cfg.factory`) builds a user's network; otherwise deepq's own
+    (`network.kind`): an MLP for flat observations, a CNN (deepq.nets.conv) in front of it for images.
     """
     space = as_space(observation)
     if factory is None and getattr(network_cfg, "factory", None):
@@ -35,15 +36,29 @@ def build_q_network(observation: spaces.Box | tuple[int, ...] | int, n_actions: 
             raise DeepQError(f"the network factory returned a {type(net).__name__}, not a torch.nn.Module; it must "
                              "be factory(observation_space, n_actions) -> nn.Module")
         return net
-    if len(space.shape) != 1:
-        raise DeepQError(f"observations of shape {space.shape} need a network that accepts them: deepq's MLP takes "
-                         "flat vectors; pass your own (deepq.train(cfg, network=factory), or "
-                         "network.factory=module:function) or flatten the observations with a wrapper "
-                         "(gymnasium.wrappers.FlattenObservation)")
+    kind = getattr(network_cfg, "kind", "auto")
+    kind = conv.auto_kind(space.shape) if kind == "auto" else kind
+    encoder, width = None, 0
+    if kind == "mlp":
+        if len(space.shape) != 1:
+            raise DeepQError(f"observations of shape {space.shape} need a network that accepts them: deepq's MLP "
+                             "takes flat vectors; channels-first images (C, H, W) take network.kind=nature_cnn or "
+                             "minatar_cnn (move the channels first with a wrapper); or "
+                             "pass your own (deepq.train(cfg, network=factory), or network.factory=module:function), "
+                             "or flatten the observations with a wrapper (gymnasium.wrappers.FlattenObservation)")
+        width = int(space.shape[0])
+    else:
+        if len(space.shape) != 3:
+            raise DeepQError(f"network.kind={kind} takes image observations (channels, height, width), got shape "
+                             f"{space.shape}; use network.kind=mlp or auto")
+        if kind == "nature_cnn" and min(space.shape[1:]) < conv.NATURE_MIN_SIDE:
+            raise DeepQError(f"network.kind=nature_cnn needs frames of at least {conv.NATURE_MIN_SIDE}x"
+                             f"{conv.NATURE_MIN_SIDE}, got {space.shape}; use network.kind=minatar_cnn or auto")
+        encoder, width = conv.encoder(kind, space)
     cls = DuelingQNetwork if network_cfg.dueling else QNetwork
-    return cls(int(space.shape[0]), n_actions, tuple(network_cfg.hidden_sizes), network_cfg.activation,
+    return cls(width, n_actions, tuple(network_cfg.hidden_sizes), network_cfg.activation,
                layer_norm=getattr(network_cfg, "layer_norm", False), noisy=getattr(network_cfg, "noisy", False),
-               atoms=atoms)
+               atoms=atoms, encoder=encoder)
 
 
 def as_space(observation: spaces.Box | tuple[int, ...] | int) -> spaces.Box:

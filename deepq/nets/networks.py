@@ -31,18 +31,23 @@ def mlp(in_dim: int, hidden_sizes: tuple[int, ...], activation: str, layer_norm:
 
 
 class MLPQNetwork(nn.Module):
-    """The torso both of deepq's MLPs share; a subclass adds its output heads in `add_heads`."""
+    """The torso both of deepq's MLPs share; a subclass adds its output heads in `add_heads`. With an `encoder`
+    (a CNN for images, deepq.nets.conv) in front, `obs_dim` is the encoder's output width."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...] = (64, 64),
                  activation: str = "relu", *, layer_norm: bool = False, noisy: bool = False,
-                 atoms: Optional[int] = None) -> None:
+                 atoms: Optional[int] = None, encoder: Optional[nn.Module] = None) -> None:
         super().__init__()
         self.n_actions, self.atoms = n_actions, atoms
+        self.encoder = encoder
         self.torso, width = mlp(obs_dim, hidden_sizes, activation, layer_norm, noisy)
         self.add_heads(width, noisy)
 
     def add_heads(self, width: int, noisy: bool) -> None:
         raise NotImplementedError
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.torso(obs if self.encoder is None else self.encoder(obs))  # (B, H)
 
 
 class QNetwork(MLPQNetwork):
@@ -53,7 +58,7 @@ class QNetwork(MLPQNetwork):
         self.head = linear(width, self.n_actions * (self.atoms or 1), noisy)
 
     def forward(self, obs_BO: torch.Tensor) -> torch.Tensor:
-        out = self.head(self.torso(obs_BO))  # (B, A) or (B, A * K)
+        out = self.head(self.features(obs_BO))  # (B, A) or (B, A * K)
         return out if self.atoms is None else out.view(-1, self.n_actions, self.atoms)  # (B, A, K)
 
 
@@ -73,7 +78,7 @@ class DuelingQNetwork(MLPQNetwork):
         self.advantage = linear(width, self.n_actions * (self.atoms or 1), noisy)
 
     def forward(self, obs_BO: torch.Tensor) -> torch.Tensor:
-        h_BH = self.torso(obs_BO)
+        h_BH = self.features(obs_BO)
         if self.atoms is None:
             return dueling_aggregate(self.value(h_BH), self.advantage(h_BH))  # (B, A)
         value_B1K = self.value(h_BH).view(-1, 1, self.atoms)

@@ -1,4 +1,4 @@
-"""Ctrl-C (SIGINT) and SIGTERM during training: finish the step, save, then stop.
+"""Ctrl-C (SIGINT), SIGTERM and SIGHUP during training: finish the step, save, then stop.
 
 While `StopSignals` is active the two signals only record themselves; the training loop looks at
 `requested` once per step (one attribute read), writes the latest checkpoint and the metrics, and raises
@@ -15,7 +15,13 @@ from __future__ import annotations
 import signal
 import threading
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal was closed (an ssh session dropped); stopping with a checkpoint beats dying without one.
+SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+
+# Set by the command line, whose process ends after a stop: signals arriving after the stop are then ignored (a
+# second Ctrl-C a few milliseconds after the first printed a KeyboardInterrupt traceback over the clean message).
+# Python callers (a notebook) get their handlers back, so that Ctrl-C works there afterwards.
+IGNORE_AFTER_STOP = False
 
 
 class Interrupted(KeyboardInterrupt):
@@ -49,6 +55,8 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for signum, previous in self._previous.items():
+            if self.requested and IGNORE_AFTER_STOP:
+                previous = signal.SIG_IGN
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
     @staticmethod

@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from deepq.errors import WriteError
+from deepq.errors import DeepQError, WriteError
+from deepq.run.faults import fault
 
 COUNTERS = ("kind", "env_steps", "episodes", "grad_steps")
 KEYS = ("rollout/episode_return", "rollout/episode_length", "rollout/epsilon", "train/loss", "train/q_mean",
@@ -45,6 +46,7 @@ class CSVBackend:
 
     def write(self, row: dict[str, Any]) -> None:
         try:
+            fault("metrics")
             self._writer.writerow({k: _fmt(v) for k, v in row.items()})
         except OSError as exc:
             raise WriteError.of(self.path, exc) from None
@@ -73,28 +75,65 @@ class CSVBackend:
 
 
 class TensorBoardBackend:
-    """Event files; a resumed run writes a second one (TensorBoard merges them), without the hparams again."""
+    """Event files; a resumed run writes a second one (TensorBoard merges them), without the hparams again.
+
+    TensorBoard writes from a background thread; a failed write (a full disk) surfaces at the next call here and
+    becomes a `WriteError` naming the events file, like the CSV's. The thread's own traceback is not printed."""
 
     def __init__(self, logdir: Path, hparams: Optional[dict[str, Any]]) -> None:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
 
-        self._writer = SummaryWriter(log_dir=str(logdir))
-        if hparams is not None:
-            text = "\n".join(f"| {k} | {v} |" for k, v in hparams.items())
-            self._writer.add_text("hyperparameters", "| key | value |\n|---|---|\n" + text, 0)
+        _quiet_tensorboard_thread()
+        self.path = logdir / "events.out.tfevents.*"
+        try:
+            self._writer = SummaryWriter(log_dir=str(logdir))
+            self.path = Path(self._writer.file_writer.event_writer._file_name)
+            if hparams is not None:
+                text = "\n".join(f"| {k} | {v} |" for k, v in hparams.items())
+                self._writer.add_text("hyperparameters", "| key | value |\n|---|---|\n" + text, 0)
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
 
     def write(self, row: dict[str, Any]) -> None:
         step = row["env_steps"]
-        for key in KEYS:
-            value = row.get(key)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                self._writer.add_scalar(key, value, step)
+        try:
+            fault("tensorboard")
+            for key in KEYS:
+                value = row.get(key)
+                if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                    self._writer.add_scalar(key, value, step)
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
 
     def flush(self) -> None:
-        self._writer.flush()
+        try:
+            self._writer.flush()
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
 
     def close(self) -> None:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError as exc:
+            raise WriteError.of(self.path, exc) from None
+
+
+def _quiet_tensorboard_thread() -> None:
+    """TensorBoard's writer thread re-raises its write error after storing it for the main thread, and Python
+    prints that as a traceback; the main thread reports it as one line instead, so that one is not printed."""
+    import threading
+
+    previous = threading.excepthook
+    if getattr(previous, "deepq", False):
+        return
+
+    def hook(args) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError):
+            return  # raised again, as a WriteError, by the next TensorBoardBackend call
+        previous(args)
+
+    hook.deepq = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 class MetricsLogger:
@@ -130,13 +169,40 @@ def truncate_rows(path: Path, length: int) -> bool:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Optional[float]]]:
-    """Rows of a metrics.csv, numbers as floats and empty cells as None."""
+    """Rows of a metrics.csv, numbers as floats and empty cells as None (a column an older deepq did not write
+    is None too). A file that is damaged or not a deepq metrics.csv is a one-line `DeepQError`."""
+    path = Path(path)
+
+    def damaged(why: str) -> DeepQError:
+        return DeepQError(f"{path} is not a readable deepq metrics.csv ({why}): it is damaged or was not written "
+                          "by deepq; restore it, or plot another run")
+
     rows = []
-    with open(path, newline="") as fh:
-        for raw in csv.DictReader(fh):
-            row: dict[str, Any] = {"kind": raw.pop("kind")}
-            row.update({k: (float(v) if v not in ("", None) else None) for k, v in raw.items()})
-            rows.append(row)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None) or []
+            missing = [name for name in COUNTERS if name not in header]
+            if missing:
+                raise damaged(f"no {missing[0]} column")
+            for cells in reader:
+                if not cells:
+                    continue
+                raw = dict(zip(header, cells))
+                row: dict[str, Any] = {"kind": raw.get("kind", "")}
+                for key in COLUMNS[1:]:
+                    text = raw.get(key, "")
+                    try:
+                        row[key] = float(text) if text != "" else None
+                    except ValueError:
+                        raise damaged(f"line {reader.line_num}: {key} is {text[:20]!r}, not a number") from None
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise damaged("binary, not text") from None
+    except csv.Error as exc:
+        raise damaged(f"line {reader.line_num}: {str(exc)[:80]}") from None
+    except OSError as exc:
+        raise DeepQError(f"cannot read {path} ({exc.strerror or exc})") from None
     return rows
 
 

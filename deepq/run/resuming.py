@@ -79,7 +79,11 @@ def read_latest(path: Path, cfg: Config, spaces: dict[str, Any]) -> tuple[dict, 
     if (theirs.get("env_id"), shape_text(theirs)) != (ours["env_id"], shape_text(ours)):
         raise DeepQError(f"checkpoint {ckpt} was trained on {_describe(theirs)} but this run is {_describe(ours)}; "
                          "resume a run with its own checkpoint")
-    loop = resume_state.get("loop") or {}
+    loop = resume_state["loop"]
+    problem = _loop_problem(loop)
+    if problem:
+        raise DeepQError(f"checkpoint {ckpt} has a damaged training state ({problem}); it was altered or not "
+                         "written by deepq: restore it, or start a new run")
     for key, old, new in _changes(_with_defaults(loop.get("config") or {}), cfg.to_dict()):
         if not key.startswith(FREE) and key not in (GROWS, STOP):
             raise DeepQError(f"checkpoint {ckpt} was written with {key}={old} but the run's config.yaml says "
@@ -94,11 +98,67 @@ def read_latest(path: Path, cfg: Config, spaces: dict[str, Any]) -> tuple[dict, 
                          f"steps); its agent is {runs.checkpoint_path(path, 'final')}; to train on past the solve, "
                          "raise the budget: " + runs._say(f"deepq train --resume {path} {GROWS}={more}",
                                                          f"deepq.resume({str(path)!r}, total_steps={more})"))
-    if steps >= budget:
+    if steps >= budget and _complete_on_disk(path, cfg):
         raise DeepQError(f"run {path} already finished its {budget} env steps; to train on, raise the budget: "
                          + runs._say(f"deepq train --resume {path} {GROWS}={more}",
                                      f"deepq.resume({str(path)!r}, total_steps={more})"))
     return tensors, state
+
+
+# The JSON types of the training loop's saved fields (deepq.run.session's Counters and TrainResult), by annotation.
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (dict,), "list": (list,),
+          "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None)),
+          "Optional[dict]": (dict, type(None))}
+
+
+def _loop_problem(loop: Any) -> str:
+    """What is wrong with the loop's part of a checkpoint's state; "" when it can be put back as it is."""
+    from dataclasses import fields
+
+    from deepq.run.session import Counters, TrainResult
+
+    if not isinstance(loop, dict):
+        return "the loop state is not a mapping"
+    for key, kind in (("counters", Counters), ("result", TrainResult)):
+        part = loop.get(key)
+        if not isinstance(part, dict):
+            return f"no {key} mapping"
+        types = {f.name: _TYPES.get(str(f.type), (object,)) for f in fields(kind)}
+        for name, value in part.items():
+            if name not in types:
+                return f"unknown field {key}.{str(name)[:40]}"
+            if not isinstance(value, types[name]) or (isinstance(value, bool) and bool not in types[name]):
+                return f"{key}.{name} is a {type(value).__name__}"
+            if key == "counters" and value < 0:
+                return f"{key}.{name} is negative"
+    if "env_steps" not in loop["counters"]:
+        return "no counters.env_steps"
+    try:
+        Config.from_dict(loop.get("config"))
+    except (ConfigError, TypeError, AttributeError, ValueError):
+        return "its config is not a valid deepq config"
+    if not isinstance(loop.get("elapsed_s", 0.0), (int, float)) or not isinstance(loop.get("time_s", {}), dict) \
+            or not all(isinstance(v, (int, float)) for v in loop.get("time_s", {}).values()):
+        return "its clocks are not numbers"
+    metrics_bytes = loop.get("metrics_bytes")
+    if metrics_bytes is not None and (not isinstance(metrics_bytes, int) or metrics_bytes < 0):
+        return "metrics_bytes is not a file length"
+    return ""
+
+
+def _complete_on_disk(path: Path, cfg: Config) -> bool:
+    """Whether a run whose latest checkpoint is at its budget has its final agent, the summary of that end and its
+    curve. Not when it was stopped after that checkpoint but before them (a kill or a full disk after the periodic
+    checkpoint at the budget, or between an older deepq's end state and them): the resume then only writes them,
+    the loop having no step left to take."""
+    import json
+
+    try:
+        ended = json.loads((path / runs.SUMMARY).read_text()).get("stopped") in ("budget", "solved", "callback")
+    except (OSError, ValueError, AttributeError):
+        ended = False
+    return ended and runs.checkpoint_path(path, "final").is_file() and (
+        not cfg.log.plot or (path / "curve.png").is_file())
 
 
 def restore(saved: tuple[dict, dict], parts: snapshot.Parts, cfg: Config, path: Path, quiet: bool) -> dict:
@@ -109,7 +169,7 @@ def restore(saved: tuple[dict, dict], parts: snapshot.Parts, cfg: Config, path: 
     seed = snapshot.restart_seed(cfg.seed, env_steps)
     try:
         exact = snapshot.restore(parts, tensors, state["resume"], seed)
-    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError, OverflowError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise DeepQError(f"checkpoint {runs.checkpoint_path(path, 'latest')} does not fit this run's config "
                          f"({reason}); resume a run with its own checkpoint") from None
@@ -127,7 +187,10 @@ def restore(saved: tuple[dict, dict], parts: snapshot.Parts, cfg: Config, path: 
         if cfg.eval.stop_when_solved:  # asked to stop again: at the next evaluation that reaches the threshold
             result.update(solved=False, solved_at_env_steps=None, seconds_to_solve=None)
             past += " (stopping at the next solved evaluation)"
-    if not quiet:
+    if not quiet and env_steps >= cfg.train.total_steps:
+        print(f"deepq: finishing {path}: its training ended at env step {env_steps}; writing its final agent and "
+              "summary", file=sys.stderr)
+    elif not quiet:
         print(f"deepq: resuming {path} at env step {env_steps} of {cfg.train.total_steps}{past}", file=sys.stderr)
     return loop
 

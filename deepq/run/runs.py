@@ -17,8 +17,9 @@ import platform
 from pathlib import Path
 from typing import Any, Optional
 
-from deepq.config.schema import Config, read_yaml
+from deepq.config.schema import Config
 from deepq.errors import ConfigError, DeepQError, WriteError
+from deepq.run.faults import fault
 
 try:
     import fcntl
@@ -137,7 +138,8 @@ def _check_fresh(path: Path) -> None:
             f"run directory {path} already holds a deepq run; continue it with deepq.resume({str(path)!r}), replace "
             "it with deepq.train(..., overwrite=True), or choose another run_dir"))
     # What a run that failed before writing its config leaves (a lock, an empty checkpoints/) is still fresh.
-    leftovers = {LOCK, CHECKPOINTS} if not any((path / CHECKPOINTS).glob("*")) else {LOCK}
+    # So is the temp file of a config.yaml whose write was cut short (a kill, a full disk).
+    leftovers = {LOCK, CHECKPOINTS, f".{CONFIG}.tmp"} if not any((path / CHECKPOINTS).glob("*")) else {LOCK}
     if any(entry.name not in leftovers for entry in path.iterdir()):
         what = "holds the seeds of a deepq run" if seed_runs(path) else "exists and is not empty"
         fix = _say("--run-dir (or --overwrite to replace a run)", "run_dir (or overwrite=True to replace a run)")
@@ -250,6 +252,7 @@ def write_config(path: Path, cfg: Config) -> None:
     tmp = path / f".{CONFIG}.tmp"
     try:
         cfg.save(tmp, extra={"versions": versions()})
+        fault("config")
         os.replace(tmp, path / CONFIG)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -260,6 +263,7 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     tmp = path / f".{SUMMARY}.tmp"
     try:
         tmp.write_text(json.dumps(summary, indent=2))
+        fault("summary")
         os.replace(tmp, path / SUMMARY)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -275,9 +279,14 @@ def read_run_config(path: str | Path) -> Config:
         if seeds:
             raise DeepQError(f"{path} holds the runs of {len(seeds)} seeds ({SEED_PREFIX}N/); pass one of them, "
                              f"e.g. {seeds[0]}")
+        if (path / f".{CONFIG}.tmp").is_file():
+            raise DeepQError(f"run {path} was stopped while writing its {CONFIG}, before training began: nothing "
+                             "was trained; start it again with the same command")
         raise DeepQError(f"{path} is not a deepq run directory (no {CONFIG}); "
                          "pass the --run-dir of a `deepq train` run")
-    data = read_yaml(path / CONFIG)
+    from deepq.config.sources import read_yaml_file  # bounded: aliases, depth, size (issue 14)
+
+    data = read_yaml_file(path / CONFIG)
     data.pop("versions", None)
     try:
         return Config.from_dict(data)
@@ -328,7 +337,12 @@ def _agent_from(tensors: dict, state: dict, cfg: Config, where: str, network):
     if shape.get("env_id") != cfg.env.id:
         raise DeepQError(f"{where} was trained on {shape.get('env_id')!r} but its config says {cfg.env.id!r}; "
                          "the run directory is inconsistent")
-    agent = DQNAgent(observation_space(shape), int(shape["n_actions"]), cfg, network)
+    try:
+        space = observation_space(shape)
+    except (ValueError, TypeError) as exc:  # bounds that make no Box (low above high, say)
+        raise DeepQError(f"{where} describes an impossible observation space ({str(exc).splitlines()[0][:120]}); "
+                         "it was altered or not written by deepq") from None
+    agent = DQNAgent(space, int(shape["n_actions"]), cfg, network)
     try:  # the weights only: Adam's state matters to a resume (deepq.run.resuming), not to an agent that acts
         agent.load_tensors(tensors, with_optimizer=False)
     except (RuntimeError, KeyError) as exc:

@@ -97,6 +97,7 @@ class RunSession:
         self.parts: Optional[snapshot.Parts] = None
         self.callback_stop = False  # a callback returned False
         self.training = False  # set up completely: from here on a summary is written, whatever happens
+        self.summary_written = False  # by `finish`, before the end state: not written again on the way out
 
     # --- opening: everything that can refuse the run comes before anything is written ----------------------
     def read_resume_state(self) -> tuple[dict, dict]:
@@ -223,17 +224,26 @@ class RunSession:
             self.last_latest = c.env_steps
 
     def finish(self, agent, stopped: str) -> None:
-        """The loop ended by itself (budget, solved or a callback): the end state for a larger budget, and the
-        run's agent (`final`: the solved agent, saved when it solved, else the last one)."""
+        """The loop ended by itself (budget, solved or a callback): the run's agent (`final`: the solved agent,
+        else the last one), summary.json, curve.png and, last, the end state for a larger budget (`latest`).
+
+        The order is what makes every write point recoverable (issue 14): until the last `latest` is in place, the
+        previous one is on disk, and a resume from it replays, bit for bit, to this same end and writes it all
+        again; once it is in place, the run is complete on disk."""
         self.result.stopped = stopped
-        if stopped == "solved":
-            self.checkpoint("final", agent)
+        self.checkpoint("final", agent)
+        if self.path is not None:
+            self.logger.flush()  # the curve and a resume read the rows up to here
+            runs.write_summary(self.path, self._summary())
+            if self.cfg.log.plot:
+                _save_curve(self.path)
         self.checkpoint("latest", agent)
-        if stopped != "solved":
-            self.checkpoint("final", agent)
+        self.summary_written = self.path is not None
 
     # --- closing ---------------------------------------------------------------------------------------------
     def __enter__(self) -> "RunSession":
+        self._streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = PipeSafe(sys.stdout), PipeSafe(sys.stderr)
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:
@@ -241,28 +251,34 @@ class RunSession:
         last consistent one: an error in the middle of a step never overwrites it."""
         if exc is not None:
             self.result.stopped = _stop_reason(exc)
-        c, result = self.counters, self.result
-        result.env_steps, result.grad_steps, result.episodes = c.env_steps, c.grad_steps, c.episodes
-        result.train_seconds = time.perf_counter() - self.started
-        result.time_breakdown_s = {k: round(v, 4) for k, v in self.timer.totals.items()}
+        summary = self._summary()
         steps = [self.logger.close]
         if self.progress is not None:
-            steps.insert(0, partial(self.progress.close, result))
+            steps.insert(0, partial(self.progress.close, self.result))
         if self.eval_runner is not None:
             steps.append(self.eval_runner.close)
-        if self.training and self.path is not None:
-            steps.append(partial(runs.write_summary, self.path, asdict(result)))
+        if self.training and self.path is not None and not (self.summary_written and exc is None):
+            steps.append(partial(runs.write_summary, self.path, summary))
         if self.lock is not None:
             steps.append(self.lock.release)
-        _close_all(steps, failing=exc is not None)
+        try:
+            _close_all(steps, failing=exc is not None)
+        finally:
+            sys.stdout, sys.stderr = self._streams
         if isinstance(exc, WriteError):  # a full disk: say what is intact and how to go on
             raise WriteError(f"{exc}; {self._after_write_error()}") from None
         return False
 
+    def _summary(self) -> dict:
+        """RUN/summary.json: the result with the counters and clocks as they are now."""
+        c, result = self.counters, self.result
+        result.env_steps, result.grad_steps, result.episodes = c.env_steps, c.grad_steps, c.episodes
+        result.train_seconds = time.perf_counter() - self.started
+        result.time_breakdown_s = {k: round(v, 4) for k, v in self.timer.totals.items()}
+        return asdict(result)
+
     def after(self, agent) -> None:
-        """Once the run is complete on disk: its curve, the agent's result, the callbacks' `on_end`."""
-        if self.path is not None and self.cfg.log.plot:
-            _save_curve(self.path)
+        """Once the run is complete on disk: the agent's result, the callbacks' `on_end`."""
         agent.result = self.result
         for cb in self.callbacks:
             cb.on_end(self.result, self.path)
@@ -301,10 +317,44 @@ class RunSession:
                                    f"deepq train --resume {path}")
 
     def _after_write_error(self) -> str:
-        if self.path is None or self.last_latest is None:
-            return "no checkpoint was written yet: make room (or make the disk writable) and start again"
+        if self.path is None:
+            return "nothing was saved (no run directory)"
+        if self.last_latest is None:
+            if not (self.path / runs.CONFIG).is_file():
+                return "no checkpoint was written yet: free some space, then run the same command again"
+            return ("no checkpoint was written yet: free some space, then start it again: " + runs._say(
+                f"deepq train --config {self.path / runs.CONFIG} --run-dir {self.path} --overwrite",
+                f"deepq.train(..., run_dir={str(self.path)!r}, overwrite=True)"))
         return (f"the latest checkpoint (env step {self.last_latest}) is intact: free some space, then resume "
                 f"with: deepq train --resume {self.path}")
+
+
+class PipeSafe:
+    """sys.stdout or sys.stderr while a run trains. A reader that goes away (`deepq train ... 2>&1 | head -2`, a
+    closed terminal) silences the output instead of stopping the run with BrokenPipeError between checkpoints:
+    the run trains on, quietly, to its end (issue 14)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):  # EPIPE, EIO (a closed terminal); ValueError: the stream was closed
+                self.closed_by_reader = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.closed_by_reader = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _open_metrics(cfg: Config, path: Path, metrics_bytes: Optional[int]) -> tuple[MetricsLogger, CSVBackend]:
@@ -343,11 +393,16 @@ def _close_all(steps: list, failing: bool) -> None:
 
 
 def _save_curve(path: Path) -> None:
-    """RUN/curve.png; the run is complete on disk already, so a failure here only costs the picture."""
+    """RUN/curve.png (`save_run_curve`: a temp file renamed into place, a failed write a `WriteError`, which a
+    resume repairs); any other failure only costs the picture: a warning, and the run goes on."""
     try:
-        from deepq.viz.plots import save_run_curve  # imported lazily: matplotlib makes `import deepq` slow
+        from deepq.viz.plots import draw_detached, save_run_curve
 
+        if draw_detached(path):  # `deepq train` at a terminal: a detached process draws it after the prompt
+            return
         save_run_curve(path)
+    except WriteError:
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever broke the drawing, the run must not be lost
         reason = (str(exc).splitlines() or [""])[0]
         print(f"deepq: warning: could not draw {path / 'curve.png'} ({type(exc).__name__}: {reason})",

@@ -8,8 +8,10 @@ return so far. Rendering uses `render_mode="rgb_array"`: no display is needed.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -18,6 +20,7 @@ import numpy as np
 
 from deepq.envs.make import make_env
 from deepq.errors import DeepQError
+from deepq.run.faults import fault
 
 FORMATS = (".mp4", ".gif")
 
@@ -67,7 +70,7 @@ def episode_frames(agent, env, stats: EpisodeStats, caption: str = "", every: in
     while True:
         if stats.length % every == 0 or done:  # only the frames kept are rendered: rendering is the slow part
             stats.frames += 1
-            yield annotate(env.render(), f"{caption}step {stats.length}   return {stats.ret:g}", scale)
+            yield annotate(as_rgb(env.render()), f"{caption}step {stats.length}   return {stats.ret:g}", scale)
         if done:
             return
         action = agent.greedy(np.asarray(obs)[None])[0]
@@ -75,6 +78,19 @@ def episode_frames(agent, env, stats: EpisodeStats, caption: str = "", every: in
         stats.ret += float(reward)
         stats.length += 1
         done = terminated or truncated or (max_steps is not None and stats.length >= max_steps)
+
+
+MIN_SIDE = 160  # pixels: smaller game screens (MinAtar's 10x10) are enlarged, each cell a sharp square
+
+
+def as_rgb(frame: np.ndarray) -> np.ndarray:
+    """A rendered frame as (H, W, 3) uint8: colours in [0, 1] (MinAtar) scaled to 0..255, and a small screen
+    enlarged by a whole factor without blurring."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        frame = (np.clip(frame, 0.0, 1.0) * 255).round().astype(np.uint8)
+    factor = -(-MIN_SIDE // min(frame.shape[:2]))
+    return frame.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else frame
 
 
 def annotate(frame: np.ndarray, text: str, scale: float = 1.0) -> np.ndarray:
@@ -131,31 +147,87 @@ def record(run_or_agent, out_path: str | Path, episodes: int = 1, seed: int = 10
         remember(agent.cfg.env.id, env)
     env = render_env(agents[0])
     recording = Recording(out, fps)
+    # Written to a temp file beside `out` and renamed over it once complete: a full disk, a read-only directory or
+    # a kill never leaves a truncated video (or replaces a good one) under the name asked for.
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        writer = _open_writer(out, fps)
+        tmp.open("wb").close()  # ffmpeg opens it only at the first frame: a read-only directory fails here
+        writer, in_memory = _open_writer(tmp, fps)
     except OSError as exc:
         env.close()
+        _remove(tmp)
         raise DeepQError(f"cannot write {out} ({exc.strerror or exc}); choose a writable path") from None
     try:
-        for agent in agents:
-            who = f"seed {agent.cfg.seed}   " if len(agents) > 1 else ""
-            for i in range(episodes):
-                stats = EpisodeStats(seed + i)
-                recording.episodes.append(stats)
-                for frame in episode_frames(agent, env, stats, f"{who}episode {i + 1}/{episodes}   ", every, scale):
-                    writer.append_data(frame)
+        try:
+            for agent in agents:
+                who = f"seed {agent.cfg.seed}   " if len(agents) > 1 else ""
+                for i in range(episodes):
+                    stats = EpisodeStats(seed + i)
+                    recording.episodes.append(stats)
+                    for frame in episode_frames(agent, env, stats, f"{who}episode {i + 1}/{episodes}   ", every,
+                                                scale):
+                        fault("video")
+                        writer.append_data(frame)
+        finally:
+            writer.close()
+        if in_memory is not None:
+            tmp.write_bytes(in_memory.getvalue())
+        _check_complete(tmp)
+        os.replace(tmp, out)
+    except (OSError, RuntimeError) as exc:  # imageio reports ffmpeg's failures as either
+        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DeepQError(f"could not write {out} ({reason[:120]}); no video was written: free some space or "
+                         "choose another --video path") from None
     finally:
-        writer.close()
         env.close()
+        _remove(tmp)
     return recording
 
 
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only directory: nothing was created there
+        pass
+
+
+def _check_complete(path: Path) -> None:
+    """Raise OSError unless the file ends as a complete video does. ffmpeg, out of space for the MP4's index
+    (written last), says so on its stderr but exits as if it had succeeded; a GIF ends with its trailer byte."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if path.suffix.lower() == ".gif":
+            fh.seek(max(0, size - 1))
+            if size < 14 or fh.read(1) != b"\x3b":
+                raise OSError(errno.EIO, "the GIF is incomplete (no trailer): the disk is probably full")
+            return
+        boxes, at = set(), 0
+        while at + 8 <= size:  # MP4: top-level boxes, each (32-bit size, 4-byte type), must tile the file exactly
+            fh.seek(at)
+            length, kind = struct.unpack(">I4s", fh.read(8))
+            if length == 1:  # a 64-bit size follows
+                length = struct.unpack(">Q", fh.read(8))[0]
+            if length < 8:
+                break
+            boxes.add(kind)
+            at += length
+        if at != size or b"moov" not in boxes:
+            raise OSError(errno.EIO, "the MP4 is incomplete (no index): the disk is probably full")
+
+
 def _open_writer(out: Path, fps: float):
+    """(imageio writer, its BytesIO for a GIF, else None). A GIF is encoded in memory (Pillow holds every frame
+    until the end anyway) and written by `record`: Pillow's own failed write would be retried, and fail again
+    with a traceback, when the writer is garbage-collected."""
+    import io
+
     import imageio.v2 as imageio
 
     if out.suffix.lower() == ".gif":
-        return imageio.get_writer(out, mode="I", duration=1000 / fps, loop=0)  # duration per frame, in ms
+        buffer = io.BytesIO()
+        return imageio.get_writer(buffer, format="GIF", extension=".gif", mode="I", duration=1000 / fps,
+                                  loop=0), buffer  # duration per frame, in ms
     # yuv420p (what browsers and players expect) needs even sides: `annotate` makes them even.
     return imageio.get_writer(out, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
-                              ffmpeg_log_level="error")
+                              ffmpeg_log_level="quiet"), None  # its failures are caught by _check_complete

@@ -1,0 +1,92 @@
+"""Learning curves of the `minatar` preset on MinAtar games, measured on this machine: greedy evaluation every
+50k env steps (10 episodes), wall-clock and training env steps/s, per seed, then a table at a few checkpoints.
+
+    python bench/minatar_curves.py --games Breakout SpaceInvaders --seeds 100 101 102 --steps 1000000
+    python bench/minatar_curves.py --report-only --out runs/minatar-curves     # the table from finished runs
+
+Each run is a real `deepq train` process (one at a time unless --parallel); the runs stay in --out. The preset is
+not tuned: these seeds are the first it ever ran on. The MinAtar paper's DQN after 5M frames (read off its
+figure): Breakout 10, SpaceInvaders 43, Asterix 17, Freeway 50, Seaquest 20.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PAPER_5M = {"Breakout": 10, "SpaceInvaders": 43, "Asterix": 17, "Freeway": 50, "Seaquest": 20}
+
+
+def run_dir(out: Path, game: str, seed: int) -> Path:
+    return out / f"{game}-seed{seed}"
+
+
+def train(out: Path, game: str, seed: int, steps: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "deepq.cli", "train", "--env", f"MinAtar/{game}-v1", "--seed", str(seed),
+           "--run-dir", str(run_dir(out, game, seed)), "--overwrite", f"train.total_steps={steps}",
+           "log.progress=false", "log.tensorboard=false"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def curve(path: Path) -> list[tuple[int, float, float]]:
+    """(env steps, eval mean, elapsed s) of every evaluation in a run's metrics.csv."""
+    rows = []
+    with open(path / "metrics.csv") as f:
+        for row in csv.DictReader(f):
+            if row["kind"] == "eval" and row["eval/mean_return"]:
+                rows.append((int(row["env_steps"]), float(row["eval/mean_return"]),
+                             float(row["time/elapsed_s"] or "nan")))
+    return rows
+
+
+def report(out: Path, games: list[str], seeds: list[int], marks: list[int]) -> None:
+    print(f"| game | seed | " + " | ".join(f"eval at {m // 1000}k" for m in marks) +
+          " | train s | env steps/s | paper DQN at 5M frames |")
+    print("|---|---|" + "---|" * len(marks) + "---|---|---|")
+    for game in games:
+        for seed in seeds:
+            path = run_dir(out, game, seed)
+            if not (path / "summary.json").is_file():
+                print(f"| {game} | {seed} | (not finished) |")
+                continue
+            summary = json.loads((path / "summary.json").read_text())
+            points = curve(path)
+            cells = []
+            for m in marks:
+                near = [mean for steps, mean, _ in points if abs(steps - m) <= 5000]
+                cells.append(f"{near[0]:.1f}" if near else "-")
+            secs = summary["train_seconds"]
+            print(f"| {game} | {seed} | " + " | ".join(cells) +
+                  f" | {secs:.0f} | {summary['env_steps'] / secs:.0f} | {PAPER_5M.get(game, '-')} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--games", nargs="+", default=["Breakout", "SpaceInvaders"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[100, 101, 102])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=Path("runs/minatar-curves"))
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    if not args.report_only:
+        jobs = [(g, s) for g in args.games for s in args.seeds]
+        running: list[tuple[str, int, subprocess.Popen]] = []
+        while jobs or running:
+            while jobs and len(running) < args.parallel:
+                game, seed = jobs.pop(0)
+                running.append((game, seed, train(args.out, game, seed, args.steps)))
+            game, seed, proc = running.pop(0)
+            _, err = proc.communicate()
+            if proc.returncode:
+                print(f"{game} seed {seed} failed ({proc.returncode}): {err.strip()[-300:]}", file=sys.stderr)
+    marks = [m for m in (100_000, 250_000, 500_000, 1_000_000, 2_000_000) if m <= args.steps]
+    report(args.out, args.games, args.seeds, marks)
+
+
+if __name__ == "__main__":
+    main()
