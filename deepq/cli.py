@@ -481,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # the reader of the output went away (`deepq ... | head -2`); a run is saved already
         return 141  # 128 + SIGPIPE, as for a shell tool
+    except OSError as exc:  # a path the system refuses (too long, not a directory, no permission): one line
+        name = str(exc.filename or "")
+        name = name if len(name) <= 100 else name[:97] + "..."
+        print(f"deepq: error: {exc.strerror or exc}{': ' + name if name else ''}; check the path", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         runs.WORDING = wording  # main() called from Python (a test, a notebook) leaves Python's wording
 

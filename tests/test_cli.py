@@ -134,3 +134,29 @@ def test_overrides_on_both_sides_of_an_option_are_all_applied():
     args = _parse(build_parser(argv), argv)
     assert args.env == "Acrobot-v1"
     assert args.overrides == ["learner.lr=0.002", "train.total_steps=5000", "learner.lr=0.003"]  # the last wins
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--seeds", "0-100000000", "--run-dir", "RUN"], "names more than 10,000 seeds"),
+    (["train", "--run-dir", "RUN/" + "x" * 300], "File name too long"),
+    (["train", "--resume", "RUN/" + "x" * 300], "File name too long"),
+    (["evaluate", "RUN/" + "x" * 300], "File name too long"),
+])
+def test_sizes_and_paths_the_system_cannot_take_are_one_line(argv, message, tmp_path, capsys):
+    from deepq.cli import main
+
+    assert main([a.replace("RUN", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.slow
+def test_evaluating_an_agent_on_an_env_it_cannot_act_in_is_one_line(tmp_path, capsys):
+    import deepq
+    from deepq.cli import main
+    from tiny import tiny_cfg
+
+    deepq.train(tiny_cfg(seed=0), tmp_path / "run", quiet=True)
+    assert main(["evaluate", str(tmp_path / "run"), "--env", "Acrobot-v1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot act in Acrobot-v1 (observations (6,), 3 actions)" in err[0], err

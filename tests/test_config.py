@@ -119,3 +119,29 @@ def test_the_config_names_every_activation_the_networks_have():
     from deepq.nets.activations import ACTIVATIONS
 
     assert ACTIVATION_NAMES == tuple(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda s: s.LearnerConfig(lr=float("inf")), "learner.lr: expected a finite number"),
+    (lambda s: s.EnvConfig(terminal_reward=float("nan")), "env.terminal_reward: expected a finite number"),
+    (lambda s: s.EvalConfig(threshold=float("nan")), "eval.threshold: expected a finite number"),
+    (lambda s: s.Config(learner="fast"), "learner: expected a deepq.config.schema.LearnerConfig, got str"),
+    (lambda s: s.Config(train=None), "train: expected a deepq.config.schema.TrainConfig"),
+    (lambda s: s.Config(seed="a"), "seed: expected a whole number"),
+    (lambda s: s.LearnerConfig(loss="l3"), "learner.loss: must be one of huber, mse"),
+])
+def test_sections_built_in_python_are_checked_as_the_command_line_is(make, message):
+    """Issue 14: the Python API accepted LearnerConfig(lr=inf) and gave AttributeErrors for wrong types."""
+    from deepq.config import schema
+    from deepq.config.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        make(schema)
+
+
+def test_python_values_are_coerced_as_yaml_values_are():
+    from deepq.config.schema import Config, LearnerConfig, NetworkConfig
+
+    assert LearnerConfig(lr="1e-3").lr == 0.001
+    assert NetworkConfig(hidden_sizes=[64, 64]).hidden_sizes == (64, 64)
+    assert Config(learner=LearnerConfig(lr=2)).learner.lr == 2.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import os
 import types
@@ -40,8 +41,17 @@ def _f(default: Any, help: str, choices: tuple = (), **kwargs) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices}, **kwargs)
 
 
+class _Section:
+    """A config section built in Python gets what one read from YAML or the command line gets: each value
+    coerced to its field's type ("1e-3" -> 0.001) or refused in one line (a NaN, a wrong type, an unknown
+    choice): `LearnerConfig(lr=float("inf"))` is a ConfigError, as `learner.lr=inf` is."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 @dataclass(frozen=True, kw_only=True)
-class EnvConfig:
+class EnvConfig(_Section):
     id: str = _f("CartPole-v1", "Gymnasium environment id, module:Id (imports module first), or an env factory "
                                 "module:function (a function or class returning a gymnasium.Env); the current "
                                 "directory is searched for module; needs a Discrete action space")
@@ -72,7 +82,7 @@ class EnvConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkConfig:
+class NetworkConfig(_Section):
     kind: str = _f("auto", "deepq's network: mlp (flat observations); nature_cnn (Mnih et al. 2015: 3 convolutions, "
                            "for 84x84 frames); minatar_cnn (Young & Tian 2019: one 3x3 convolution of 16 filters, for "
                            "small grids); auto = by the observation's shape: rank 1 mlp, images of 36+ pixels "
@@ -94,7 +104,7 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReplayConfig:
+class ReplayConfig(_Section):
     kind: str = _f("uniform", "how updates draw transitions: uniform; prioritized (proportional PER, Schaul et al. "
                    "2016); loss_softmax (notebook 002: softmax of stored squared TD errors, lowest overwritten first); "
                    "none (online Q-learning, notebooks 001/002: after every step of the vector env, one update on "
@@ -123,7 +133,7 @@ class ReplayConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExplorationConfig:
+class ExplorationConfig(_Section):
     schedule: str = _f("linear", "how epsilon moves from start to end", choices=("linear", "exponential", "constant"))
     unit: str = _f("step", "what the schedule counts: env steps or finished training episodes",
                    choices=("step", "episode"))
@@ -134,7 +144,7 @@ class ExplorationConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TargetConfig:
+class TargetConfig(_Section):
     kind: str = _f("soft", "target network: hard copy every `update_interval`, soft Polyak update with `tau` "
                    "every gradient step, or none (bootstrap from the online network)", choices=("hard", "soft", "none"))
     update_interval: int = _f(1_000, "hard: gradient steps between copies of the online weights into the target")
@@ -142,7 +152,7 @@ class TargetConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LearnerConfig:
+class LearnerConfig(_Section):
     gamma: float = _f(0.99, "discount factor in [0, 1]")
     lr: float = _f(1e-3, "Adam learning rate")
     lr_end: Optional[float] = _f(None, "if set, the learning rate falls linearly from `lr` to this over "
@@ -178,7 +188,7 @@ class LearnerConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainConfig:
+class TrainConfig(_Section):
     total_steps: int = _f(200_000, "budget of env steps (summed over vector envs)")
     learning_starts: int = _f(1_000, "env steps collected before the first gradient step")
     train_freq: int = _f(4, "env steps between updates")
@@ -188,7 +198,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvalConfig:
+class EvalConfig(_Section):
     interval: int = _f(5_000, "env steps between greedy evaluations during training; 0 disables them")
     episodes: int = _f(10, "greedy episodes per evaluation (seeded, on separate environments)")
     screen_episodes: Optional[int] = _f(None, "run this many of the episodes first and the rest only if their "
@@ -207,7 +217,7 @@ class EvalConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LogConfig:
+class LogConfig(_Section):
     progress: bool = _f(True, "show a progress bar on a terminal (plain log lines otherwise)")
     tensorboard: bool = _f(True, "write TensorBoard event files into the run directory")
     checkpoint_interval: int = _f(10_000, "env steps between checkpoints of the whole training state "
@@ -230,6 +240,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         validate(self)
 
     # --- construction -------------------------------------------------------------------------------------
@@ -356,6 +367,31 @@ def validate(cfg: Config) -> None:
 
 
 # --- dict <-> dataclass with type coercion ----------------------------------------------------------------
+
+def check_fields(obj: Any) -> None:
+    """Coerce every field of a section (or the Config) in place to its declared type, or raise a ConfigError
+    naming the key; a section-valued field must hold that section."""
+    prefix = "" if isinstance(obj, Config) else f"{_section_name(type(obj))}."
+    hints = _type_hints(type(obj))
+    for f in fields(obj):
+        value, tp, key = getattr(obj, f.name), hints[f.name], f"{prefix}{f.name}"
+        if _is_section(tp):
+            if not isinstance(value, tp):
+                raise ConfigError(f"{key}: expected a deepq.config.schema.{tp.__name__}, got {type(value).__name__}")
+            continue
+        coerced = coerce(value, tp, key)
+        choices = f.metadata.get("choices")
+        if choices and coerced not in choices:
+            raise ConfigError(f"{key}: must be one of {', '.join(choices)}; got {coerced!r}")
+        if coerced is not value:
+            object.__setattr__(obj, f.name, coerced)
+
+
+@functools.lru_cache(maxsize=None)
+def _section_name(cls: type) -> str:
+    hints = _type_hints(Config)
+    return next((f.name for f in fields(Config) if hints[f.name] is cls), cls.__name__)
+
 
 def _is_section(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)

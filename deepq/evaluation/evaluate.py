@@ -194,10 +194,23 @@ def evaluate(agent_or_run, episodes: int = 100, seed: int = 1000, env_id: Option
     same_env = env_id in (None, agent.cfg.env.id)
     runner = EpisodeRunner(agent.cfg.env if same_env else env_id, episodes,
                            agent.cfg.env.max_episode_steps if same_env else None)
+    if not same_env:
+        _check_fits(agent, runner, env_id)
     try:
         return summarize(runner.run(agent.greedy, list(range(seed, seed + episodes))))
     finally:
         runner.close()
+
+
+def _check_fits(agent, runner: EpisodeRunner, env_id: str) -> None:
+    """One line, not a traceback from inside the network, when the agent cannot act in `env_id`."""
+    space = runner.envs[0].observation_space if runner.vector is None else runner.vector.starter.observation_space
+    shape, n = tuple(space.shape), int(runner.action_space.n)
+    if shape != tuple(agent.obs_shape) or n != agent.n_actions:
+        runner.close()
+        raise DeepQError(f"the agent was trained on {agent.cfg.env.id} (observations {tuple(agent.obs_shape)}, "
+                         f"{agent.n_actions} actions) and cannot act in {env_id} (observations {shape}, {n} "
+                         "actions); evaluate it on its own environment")
 
 
 def random_baseline(env_id, episodes: int = 100, seed: int = 1000) -> EvalResult:

@@ -43,6 +43,9 @@ FINAL_SEED = 1000  # the usual test seeds 1000-1099, away from the in-training e
 STOP_GRACE_S = 15.0  # after Ctrl-C, how long workers get to write their metrics and checkpoint
 
 
+MAX_SEEDS = 10_000  # runs in one call: more is a typo (0-100000000), not an experiment
+
+
 def parse_seeds(text: str) -> list[int]:
     """`0-9`, `0,3,5` or a mix (`0-3,7`) -> sorted distinct seeds; a one-line DeepQError otherwise."""
     seeds: list[int] = []
@@ -52,6 +55,9 @@ def parse_seeds(text: str) -> list[int]:
                 lo, hi = (int(x) for x in part.split("-", 1))
                 if hi < lo:
                     raise ValueError
+                if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+                    raise DeepQError(f"--seeds {text!r} names more than {MAX_SEEDS:,} seeds (each is a run "
+                                     "directory and a training run); give a smaller range")
                 seeds.extend(range(lo, hi + 1))
             else:
                 seeds.append(int(part))

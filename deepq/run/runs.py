@@ -90,9 +90,21 @@ class RunLock:
             self.fd = None
 
 
+def _usable_path(path: str | Path) -> Path:
+    """The path, or one line when the file system cannot even look it up (a 300-character name: ENAMETOOLONG)."""
+    path = Path(path)
+    try:
+        path.exists()
+    except OSError as exc:
+        longest = max((len(part) for part in path.parts), default=0)
+        raise DeepQError(f"{str(path)[:80]}...: {exc.strerror} (its longest name has {longest} "
+                         f"characters; file systems allow about 255); give a shorter path") from None
+    return path
+
+
 def create_run_dir(path: str | Path) -> RunLock:
     """Make a fresh run directory and lock it, refusing one that already holds a run or other files."""
-    path = Path(path)
+    path = _usable_path(path)
     if path.exists() and not path.is_dir():
         raise DeepQError(f"run directory {path} is a file; choose a directory path for {_say('--run-dir', 'run_dir')}")
     if path.is_dir() and not (path / LOCK).exists():
@@ -114,7 +126,7 @@ def create_run_dir(path: str | Path) -> RunLock:
 def lock_run_dir(path: str | Path) -> RunLock:
     """Lock an existing run directory to continue it; refuses one that another process trains or that cannot
     be written (checked now, not at the first checkpoint)."""
-    path = Path(path)
+    path = _usable_path(path)
     read_run_config(path)  # a one-line error for what is not a run
     lock = RunLock(path)
     try:
@@ -160,7 +172,7 @@ def seed_runs(path: str | Path) -> list[Path]:
 def expand_runs(path: str | Path, seeds: Optional[list[int]] = None) -> list[Path]:
     """A run directory as itself, a directory of seeds as its runs (only `seeds`, when given); a one-line error
     for what is neither, or for seeds it does not hold."""
-    path = Path(path)
+    path = _usable_path(path)
     found = seed_runs(path)
     if not found:
         read_run_config(path)  # the one-line error for what is not a run
@@ -271,7 +283,7 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
 
 
 def read_run_config(path: str | Path) -> Config:
-    path = Path(path)
+    path = _usable_path(path)
     if not path.is_dir():
         raise DeepQError(f"{path} is not a directory; pass the --run-dir of a `deepq train` run")
     if not (path / CONFIG).is_file():
@@ -304,7 +316,7 @@ def load_agent(path: str | Path, which: str | None = None, *, network=None):
     with a network that cannot be imported back (see `deepq.train`)."""
     from deepq.checkpoint import load_checkpoint
 
-    if Path(path).is_file():
+    if _usable_path(path).is_file():
         return _agent_from_file(Path(path), network)
     cfg = read_run_config(path)
     if which is None:
