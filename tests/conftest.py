@@ -7,3 +7,28 @@ from tiny import tiny_cfg as _tiny_cfg
 def tiny_cfg():
     """The CartPole preset shrunk to a budget that runs in about a second (tests/tiny.py), curve.png on."""
     return _tiny_cfg(**{"log.plot": True})
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """`tmpfs(size)` mounts a real small filesystem ("16k", "1m") for the test and returns its path; the test is
+    skipped where mounting is not allowed (not root, or no mount in the container)."""
+    import os
+    import subprocess
+
+    mounts = []
+
+    def mount(size: str):
+        path = tmp_path / f"disk-{len(mounts)}"
+        path.mkdir()
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root; this machine runs the tests as another user")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+        mounts.append(path)
+        return path
+
+    yield mount
+    for path in mounts:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -178,19 +178,9 @@ def test_video_on_a_full_disk_is_one_line_and_leaves_no_file(tmp_path, reference
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A real 16 KiB filesystem (tmpfs), mounted for the test; skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    import subprocess
-
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+def small_disk(tmpfs):
+    """A real 16 KiB filesystem (tmpfs) for the test."""
+    return tmpfs("16k")
 
 
 @pytest.mark.parametrize("name, why", [("out.mp4", "the MP4 is incomplete (no index): the disk is probably full"),
@@ -244,13 +234,11 @@ def test_a_closed_pipe_neither_stops_nor_loses_the_run(tmp_path, reference):
     assert_complete_like(reference, run)
 
 
-def test_sighup_saves_and_stops_like_sigterm(tmp_path):
-    """A closed terminal (SIGHUP) stops the run after a checkpoint, as SIGTERM does: exit 129, resumable."""
-    import signal
+def training_process(run: Path):
+    """`deepq train` on a budget it will not reach, returned once it is well into training."""
     import subprocess
     import time
 
-    run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "deepq.cli", "train", "--run-dir", str(run), "--quiet",
                              *tiny_cli(**{"train.total_steps": 10_000_000, "eval.interval": 0})],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -258,6 +246,15 @@ def test_sighup_saves_and_stops_like_sigterm(tmp_path):
     while not ((run / "metrics.csv").is_file() and (run / "metrics.csv").stat().st_size > 2000):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
+    return proc
+
+
+def test_sighup_saves_and_stops_like_sigterm(tmp_path):
+    """A closed terminal (SIGHUP) stops the run after a checkpoint, as SIGTERM does: exit 129, resumable."""
+    import signal
+
+    run = tmp_path / "run"
+    proc = training_process(run)
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 129, err
@@ -271,17 +268,10 @@ def test_sighup_saves_and_stops_like_sigterm(tmp_path):
 def test_a_second_ctrl_c_right_after_the_first_prints_no_traceback(tmp_path, gap_s):
     """Two SIGINTs milliseconds apart (a terminal's Ctrl-C pressed twice): one clean stop, no traceback."""
     import signal
-    import subprocess
     import time
 
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "deepq.cli", "train", "--run-dir", str(run), "--quiet",
-                             *tiny_cli(**{"train.total_steps": 10_000_000, "eval.interval": 0})],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not ((run / "metrics.csv").is_file() and (run / "metrics.csv").stat().st_size > 2000):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
+    proc = training_process(run)
     proc.send_signal(signal.SIGINT)
     time.sleep(gap_s)
     proc.send_signal(signal.SIGINT)

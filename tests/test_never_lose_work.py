@@ -109,17 +109,9 @@ def test_second_process_on_a_live_run_is_refused_with_the_holders_pid(tmp_path):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A real 1 MiB filesystem (tmpfs), mounted for the test; root only."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root; this machine runs the tests as another user")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+def small_disk(tmpfs):
+    """A real 1 MiB filesystem (tmpfs) for the test."""
+    return tmpfs("1m")
 
 
 def test_disk_full_keeps_the_previous_checkpoint_and_resumes_exactly(tmp_path, small_disk):
