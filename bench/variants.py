@@ -11,11 +11,13 @@ thing on it; `rainbow` and `pqn` are the any-task presets of those names (on dee
 tuned preset). The notebook-era rows (`prioritized`, ..., `notebook-004`) run on CartPole only.
 
 Every row on a task gets the same budget and evaluation: the tuned preset's evaluation settings (interval,
-episodes, screening, confirmation on fresh episodes), early stopping *off*, the budget below. Per (row, seed) the
-run reports: solved (the first in-training check that passes and is confirmed), env steps and seconds to it,
-staying solved (the share of in-training checks after that one whose mean is at or above the threshold), and the
-final score: the agent at the end of the budget on 100 greedy episodes with reset seeds 1000-1099 (never used in
-training: in-training checks use 1,000,000 + 1000 * seed + i, confirmations >= 10^9).
+episodes, screening, confirmation on fresh episodes), early stopping *off*: a run trains on for `--after-solve`
+checks (10) after its first check at or above the threshold, or to the budget below. Per (row, seed) the run
+reports: solved (the first in-training check that passes and is confirmed), env steps and seconds to it, staying
+solved (the share of in-training checks after that one whose mean is at or above the threshold), and the final
+score: the agent at the end of the run on 100 greedy episodes with reset seeds 1000-1099 (never used in training:
+in-training checks use 1,000,000 + 1000 * seed + i, confirmations >= 10^9). `rainbow_eps0` is the rainbow preset
+with epsilon 0 (the paper's exploration by noise alone).
 
 The tuned presets were tuned on seeds 0-29 or fewer; report on held-out seeds (100-109). Runs are deterministic
 per seed; all seeds of one row run in one fresh process, one at a time. `--json` appends one line per run and skips
@@ -162,6 +164,24 @@ def print_table(runs: list[dict]) -> None:
                   f"{s['at_threshold']} | {s['stay']} | {s['train_s']} |")
 
 
+def stream_rows(cmd: list[str], label: str, json_path) -> list[dict]:
+    """Run a worker that prints one JSON row per seed; echo each row as a line and append it to `json_path`."""
+    rows = []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        row = json.loads(line)
+        rows.append(row)
+        print(f"{label} seed {row['seed']}: solved={row['solved']!s:<5} at {row['solved_at']} env steps "
+              f"({row['s_to_solve'] or 0:.1f} s), held {row['held']}/{row['checks_after']}, final "
+              f"{row['final_mean']:.1f} (min {row['final_min']:.0f}), {row['train_s']:.0f} s", flush=True)
+        if json_path:
+            with open(json_path, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+    if proc.wait() != 0:
+        raise SystemExit(f"{label.strip()} failed (exit {proc.returncode})")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="CartPole-v1", choices=list(TASKS))
@@ -203,18 +223,7 @@ def main() -> None:
         cmd = [sys.executable, "-c", WORKER, args.env, preset, name, str(args.after_solve), ",".join(map(str, todo)),
                *overrides,
                *common_overrides(args.env, args.budget), *args.overrides]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        for line in proc.stdout:
-            row = json.loads(line)
-            runs.append(row)
-            print(f"{args.env} {name:<14} seed {row['seed']}: solved={row['solved']!s:<5} at {row['solved_at']} "
-                  f"env steps ({row['s_to_solve'] or 0:.1f} s), held {row['held']}/{row['checks_after']}, "
-                  f"final {row['final_mean']:.1f} (min {row['final_min']:.0f}), {row['train_s']:.0f} s", flush=True)
-            if args.json:
-                with open(args.json, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-        if proc.wait() != 0:
-            raise SystemExit(f"{args.env} {name} failed (exit {proc.returncode})")
+        runs += stream_rows(cmd, f"{args.env} {name:<14}", args.json)
     if args.json:
         runs = [r for r in map(json.loads, Path(args.json).read_text().splitlines()) if r["env"] == args.env
                 and r["row"] in names and r["seed"] in seeds]

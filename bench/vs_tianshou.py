@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -183,18 +181,7 @@ def main() -> None:
         todo = [s for s in seeds if (row, s) not in done]
         if not todo:
             continue
-        proc = subprocess.Popen(command(",".join(map(str, todo))), stdout=subprocess.PIPE, text=True)
-        for line in proc.stdout:
-            r = json.loads(line)
-            runs.append(r)
-            print(f"{r['row']:<16} seed {r['seed']}: solved={r['solved']!s:<5} at {r['solved_at']} env steps "
-                  f"({r['s_to_solve'] or 0:.1f} s), held {r['held']}/{r['checks_after']}, final "
-                  f"{r['final_mean']:.1f} (min {r['final_min']:.0f}), {r['train_s']:.0f} s", flush=True)
-            if path:
-                with path.open("a") as fh:
-                    fh.write(json.dumps(r) + "\n")
-        if proc.wait() != 0:
-            raise SystemExit(f"{side} failed (exit {proc.returncode})")
+        runs += variants.stream_rows(command(",".join(map(str, todo))), f"{row:<16}", path)
     if path:
         runs = [r for r in map(json.loads, path.read_text().splitlines()) if r["seed"] in seeds]
     variants.print_table(runs)
