@@ -32,3 +32,15 @@ def tmpfs(tmp_path):
     yield mount
     for path in mounts:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def pytest_configure(config):
+    """The signal tests need the signals they send to arrive. A test run started in the background (`cmd &` in a
+    script, nohup) inherits SIGINT or SIGHUP ignored, its child processes too, and deepq rightly keeps ignoring
+    what its parent told it to ignore: give this process (and so every process it starts) the usual handlers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)

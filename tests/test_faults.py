@@ -234,15 +234,6 @@ def test_a_closed_pipe_neither_stops_nor_loses_the_run(tmp_path, reference):
     assert_complete_like(reference, run)
 
 
-def default_signals() -> None:
-    """In the child: the signals under test at their default disposition, whatever this test run inherited (under
-    `nohup` SIGHUP is ignored, and deepq rightly keeps ignoring a signal its parent told it to ignore)."""
-    import signal
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-
-
 def training_process(run: Path):
     """`deepq train` on a budget it will not reach, returned once it is well into training."""
     import subprocess
@@ -250,7 +241,7 @@ def training_process(run: Path):
 
     proc = subprocess.Popen([sys.executable, "-m", "deepq.cli", "train", "--run-dir", str(run), "--quiet",
                              *tiny_cli(**{"train.total_steps": 10_000_000, "eval.interval": 0})],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not ((run / "metrics.csv").is_file() and (run / "metrics.csv").stat().st_size > 2000):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
