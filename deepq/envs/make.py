@@ -88,25 +88,11 @@ def make_env(env, render_mode: Optional[str] = None, max_episode_steps: Optional
     (with its env.kwargs and env.wrappers; see deepq.envs.source). `render_mode` is passed only when given, so an
     environment whose constructor takes none works."""
     src = source.EnvSource.of(env)
-    if not src.plain:
-        made = source.make(src, render_mode, max_episode_steps)
-        check_spaces(src.id, made.observation_space, made.action_space)
-        return made
-    env_id = src.id
-    env_spec(env_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            env = gym.make(env_id, **({} if render_mode is None else {"render_mode": render_mode}),
-                           **_limit(max_episode_steps))
-        except TypeError as exc:  # a constructor without render_mode, asked to render
-            if render_mode is not None and "render_mode" in str(exc):
-                raise source._no_render_mode(env_id) from None
-            raise
-        except (gym.error.Error, ImportError) as exc:
-            raise DeepQError(f"could not create {env_id}: {exc}") from None
-    check_spaces(env_id, env.observation_space, env.action_space)
-    return env
+    if src.plain:
+        env_spec(src.id)  # an unknown id (with the closest ones) or a missing extra: one line, before building
+    made = source.make(src, render_mode, max_episode_steps)
+    check_spaces(src.id, made.observation_space, made.action_space)
+    return made
 
 
 def make_vec_env(env, num_envs: int, max_episode_steps: Optional[int] = None) -> gym.vector.VectorEnv:
