@@ -196,3 +196,12 @@ def test_every_minatar_preset_trains_a_tiny_budget(preset, tmp_path):
                                                     "eval.episodes": 1}, seed=1)
     agent = deepq.train(cfg, tmp_path / "run", quiet=True)
     assert agent.result.grad_steps > 0 and agent.result.last_eval is not None
+
+
+def test_a_network_too_large_to_allocate_is_one_line():
+    """Sizes from a checkpoint or config from elsewhere: refused before allocating, not killed by the OOM killer."""
+    cfg = Config()
+    with pytest.raises(DeepQError, match="the Q-network would have"):
+        build_q_network(spaces.Box(-1, 1, (40_000_000,), np.float32), 2, cfg.network)
+    with pytest.raises(DeepQError, match="the Q-network would have"):
+        build_q_network(spaces.Box(-1, 1, (4,), np.float32), 1 << 20, cfg.network, atoms=51)

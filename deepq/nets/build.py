@@ -55,10 +55,24 @@ def build_q_network(observation: spaces.Box | tuple[int, ...] | int, n_actions: 
             raise DeepQError(f"network.kind=nature_cnn needs frames of at least {conv.NATURE_MIN_SIDE}x"
                              f"{conv.NATURE_MIN_SIDE}, got {space.shape}; use network.kind=minatar_cnn or auto")
         encoder, width = conv.encoder(kind, space)
+    _check_size(width, tuple(network_cfg.hidden_sizes), n_actions * (atoms or 1), network_cfg.dueling)
     cls = DuelingQNetwork if network_cfg.dueling else QNetwork
     return cls(width, n_actions, tuple(network_cfg.hidden_sizes), network_cfg.activation,
                layer_norm=getattr(network_cfg, "layer_norm", False), noisy=getattr(network_cfg, "noisy", False),
                atoms=atoms, encoder=encoder)
+
+
+MAX_WEIGHTS = 1 << 28  # 1 GiB of float32 for the layers after the encoder: far above any DQN, far below the RAM
+
+
+def _check_size(width: int, hidden: tuple[int, ...], outputs: int, dueling: bool) -> None:
+    """One line before allocating a network that cannot fit (sizes from a config or a checkpoint from elsewhere:
+    a 40M-wide input layer was an out-of-memory kill, not an error)."""
+    dims = (width, *hidden)
+    weights = sum(a * b for a, b in zip(dims, dims[1:])) + dims[-1] * outputs * (2 if dueling else 1)
+    if weights > MAX_WEIGHTS:
+        raise DeepQError(f"the Q-network would have {weights:,} weights (inputs {width:,}, hidden {list(hidden)}, "
+                         f"{outputs:,} outputs), more than {MAX_WEIGHTS:,}; use smaller observations or layers")
 
 
 def as_space(observation: spaces.Box | tuple[int, ...] | int) -> spaces.Box:
