@@ -118,7 +118,9 @@ def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSign
         agent, buffer = _build(cfg, obs_space, n_actions, network)
         if not resume:
             run.create_run_dir()
-        collector = Collector(envs, buffer, cfg.seed, cfg.replay.n_step, cfg.env.terminal_reward)
+        pixels = Preprocessing.of(cfg.env)
+        collector = Collector(envs, buffer, cfg.seed, cfg.replay.n_step, cfg.env.terminal_reward,
+                              whole_games=pixels is not None and pixels.reports_games)
         run.start(snapshot.Parts(agent, buffer, collector, act_rng, replay_rng), saved)
         stopped = _loop(cfg, run, stop, agent, buffer, collector, act_rng, replay_rng)
         run.finish(agent, stopped)

@@ -16,6 +16,8 @@ from safetensors import safe_open
 import deepq
 from deepq.config.schema import Config, resolve
 from deepq.envs.make import make_env, make_vec_env
+from deepq.data.collector import Collector
+from deepq.data.replay import ReplayBuffer
 from deepq.envs.pixels import EpisodicLife, FireReset
 from deepq.errors import DeepQError
 from deepq.nets.build import build_q_network
@@ -94,6 +96,65 @@ def test_a_lost_life_ends_the_training_episode_but_not_the_game():
     assert terminated and ale.lives() == 4  # a life lost: the training episode ended
     env.reset()
     assert ale.lives() == 4  # the game went on: not reset to 5 lives
+
+
+def play_training_games(overrides: dict, vector_steps: int, seed: int = 3):
+    """Random play in a real training vector env of Breakout through the Collector: (games it reports, per-life
+    episode ends seen, the rewards the agent saw per step, the env's terminated flags per step)."""
+    cfg = atari_cfg(**overrides)
+    envs = make_vec_env(cfg.env, 1)
+    buffer = ReplayBuffer(vector_steps, (4, 84, 84), cfg.learner.gamma, np.uint8)
+    collector = Collector(envs, buffer, seed, whole_games=True)
+    rng = np.random.default_rng(seed)
+    games, lives_ended = [], 0
+    for _ in range(vector_steps):
+        reset_step = bool(collector.prev_done_N[0])  # the step after an end is a reset, not a transition
+        _, finished = collector.step(rng.integers(4, size=1))
+        games += finished
+        lives_ended += int(collector.prev_done_N[0] and not reset_step)
+    envs.close()
+    return games, lives_ended, buffer.reward[:buffer.size].astype(np.float64)
+
+
+def test_training_reports_whole_games_with_raw_scores_not_lives():
+    """Breakout has 5 lives: each reported game is 5 training episodes, and its score and length are those of the
+    stored transitions of those 5 lives, plus the steps the resets take unseen (FIRE and then action 2 after each
+    of the 5 resets, a no-op to continue the game after each of the 4 lost lives), which score nothing here."""
+    games, lives_ended, rewards = play_training_games({"env.max_episode_steps": None, "env.clip_rewards": False},
+                                                      1200)
+    assert len(games) >= 2 and lives_ended >= 5 * len(games)
+    assert all(g.terminated for g in games)
+    unseen = 5 * 2 + 4
+    start = 0
+    for game in games:  # the stored transitions, in order, game after game
+        seen = game.length - unseen
+        assert game.ret == rewards[start:start + seen].sum()
+        start += seen
+    assert sum(g.ret for g in games) > 0
+    clipped, *_ = play_training_games({"env.max_episode_steps": None}, 1200)
+    assert [g.ret for g in clipped] == [g.ret for g in games]  # clipping changes what is learned, not the score
+    assert [g.length for g in clipped] == [g.length for g in games]
+
+
+def test_the_atari_time_limit_counts_a_whole_game_and_a_truncated_game_restarts():
+    env = make_vec_env(atari_cfg().env, 1, 120).envs[0]
+    env.reset(seed=3)
+    ale = env.unwrapped.ale
+    rng = np.random.default_rng(0)
+    steps, life_ends, info = 0, 0, {}
+    for _ in range(1000):
+        _, _, terminated, truncated, info = env.step(int(rng.integers(4)))
+        steps += 1
+        if truncated:
+            break
+        if terminated:
+            life_ends += 1
+            env.reset()
+    assert truncated and life_ends >= 1  # the limit ran on across lives: per game, not per life
+    assert info["game_length"] == 120 and steps <= 120
+    env.reset()
+    assert ale.lives() == 5  # a truncated game starts over; the next life does not continue it
+    env.close()
 
 
 def test_minatar_observations_are_channels_first_uint8():

@@ -6,6 +6,9 @@ Gymnasium 1.x vector envs autoreset on the *next* step: after sub-env i reports 
 reset, not a transition, and is never stored. A truncated episode's last transition keeps its true final
 observation and done=0, so the TD target bootstraps through the time limit; only termination stops bootstrapping.
 
+An Atari game trains on lives and clipped rewards; with `whole_games`, the episodes reported are the whole games
+with their raw scores, which the env's GameScore wrapper (deepq.envs.pixels) puts in the info of a game's last step.
+
 Two options change what is stored (never what is logged: episode returns are the environment's own rewards):
 `terminal_reward` replaces the reward of a terminating step (notebook 000's -100; a truncation keeps its reward), and
 `n_step` > 1 folds each sub-env's last n transitions into one n-step transition (`NStepFolder`).
@@ -29,6 +32,15 @@ class Episode:
     ret: float  # undiscounted return (of the environment's own rewards)
     length: int
     terminated: bool  # False: cut by the time limit
+
+
+def games_ended(info: dict, terminated_N: np.ndarray) -> list[Episode]:
+    """The whole games that ended on this vector step (GameScore's `game_score` and `game_length`)."""
+    mask_N = info.get("_game_score")
+    if mask_N is None:
+        return []
+    return [Episode(int(i), float(info["game_score"][i]), int(info["game_length"][i]), bool(terminated_N[i]))
+            for i in np.flatnonzero(mask_N)]
 
 
 class NStepFolder:
@@ -94,8 +106,9 @@ class NStepFolder:
 
 class Collector:
     def __init__(self, envs, buffer: ReplayBuffer, seed: int, n_step: int = 1,
-                 terminal_reward: Optional[float] = None) -> None:
+                 terminal_reward: Optional[float] = None, whole_games: bool = False) -> None:
         self.envs = envs
+        self.whole_games = whole_games
         self.buffer = buffer
         self.num_envs = envs.num_envs
         self.terminal_reward = terminal_reward
@@ -111,7 +124,7 @@ class Collector:
 
     def step(self, action_N: np.ndarray) -> tuple[int, list[Episode]]:
         """Step every sub-env once; returns (real transitions collected, episodes that just finished)."""
-        next_obs_NO, reward_N, terminated_N, truncated_N, _ = self.envs.step(action_N)
+        next_obs_NO, reward_N, terminated_N, truncated_N, info = self.envs.step(action_N)
         real_N = ~self.prev_done_N  # the step after an episode end is a reset, not a transition
         n_real = int(real_N.sum())
         stored_reward_N = reward_N
@@ -136,6 +149,8 @@ class Collector:
                                     bool(terminated_N[i])))
             self.ep_return_N[i] = 0.0
             self.ep_length_N[i] = 0
+        if self.whole_games:
+            finished = games_ended(info, terminated_N)
         self.prev_done_N = done_N
         self.obs_NO = next_obs_NO
         return n_real, finished

@@ -7,10 +7,12 @@ al. 2015), CleanRL's dqn_atari.py and SB3's AtariWrapper, from Gymnasium's own w
     v5 ids, 0 for NoFrameskip-v4)
     AtariPreprocessing: up to `noop_max` random no-ops at reset, the action repeated 4 frames with the last two
         max-pooled, 84x84 grayscale (uint8)
+    the time limit (`env.max_episode_steps`, in agent steps per game)
+    GameScore (training only): each whole game's raw score, which the training log reports (not the lives)
     EpisodicLife (training only, `env.episodic_life`): a lost life ends the training episode; the game goes on
     FireReset: presses FIRE after a reset in games that need it to start
     reward sign (training only, `env.clip_rewards`): -1, 0 or +1
-    the time limit (`env.max_episode_steps`, in agent steps), then FrameStackObservation of `env.frame_stack`
+    FrameStackObservation of `env.frame_stack`
 Evaluation, `deepq play` and `deepq evaluate` use the same pipeline without the two training-only wrappers: their
 scores are the raw game score over whole games.
 
@@ -70,6 +72,11 @@ class Preprocessing:
         return None if kind is None else cls(kind)
 
     @property
+    def reports_games(self) -> bool:
+        """Whether training envs report whole games (GameScore): Atari, whose training episodes are lives."""
+        return self.kind == "atari"
+
+    @property
     def stacked(self) -> int:
         """Frames per observation along its first axis (1: the observation is one frame)."""
         return self.frame_stack if self.kind == "atari" else 1
@@ -87,14 +94,16 @@ class Preprocessing:
             return env if max_episode_steps is None else TimeLimit(env, max_episode_steps)
         env = AtariPreprocessing(env, noop_max=self.noop_max, frame_skip=4, screen_size=84,
                                  terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
+        if max_episode_steps is not None:  # per game (as ALE's own limit), inside the life-loss wrapper, so that
+            env = TimeLimit(env, max_episode_steps)  # a truncated game is reset, not continued by the next life
+        if training:
+            env = GameScore(env)
         if training and self.episodic_life:
             env = EpisodicLife(env)
         if "FIRE" in env.unwrapped.get_action_meanings():
             env = FireReset(env)
         if training and self.clip_rewards:
             env = TransformReward(env, np.sign)
-        if max_episode_steps is not None:
-            env = TimeLimit(env, max_episode_steps)
         return FrameStackObservation(env, self.frame_stack)  # pads a new episode with its first frame
 
 
@@ -104,6 +113,30 @@ def channels_first(env: gym.Env) -> gym.Env:
     space = spaces.Box(0, 1, (c, h, w), np.uint8)
     return TransformObservation(env, lambda obs: np.ascontiguousarray(np.moveaxis(obs, -1, 0), dtype=np.uint8),
                                 space)
+
+
+class GameScore(gym.Wrapper):
+    """Reports each whole game's raw score and length (agent steps) in `info["game_score"]` and
+    `info["game_length"]` on the step the game ends (terminated or truncated), seen below the training-only
+    wrappers: with a lost life ending the training episode and rewards clipped to their sign, the training episodes
+    are neither games nor scores (SB3's Monitor and CleanRL's RecordEpisodeStatistics sit at the same place)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.score = 0.0
+        self.length = 0
+
+    def reset(self, **kwargs):
+        self.score, self.length = 0.0, 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.score += float(reward)
+        self.length += 1
+        if terminated or truncated:
+            info = {**info, "game_score": self.score, "game_length": self.length}
+        return obs, reward, terminated, truncated, info
 
 
 class EpisodicLife(gym.Wrapper):
