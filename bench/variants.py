@@ -12,7 +12,8 @@ tuned preset). The notebook-era rows (`prioritized`, ..., `notebook-004`) run on
 
 Every row on a task gets the same budget and evaluation: the tuned preset's evaluation settings (interval,
 episodes, screening, confirmation on fresh episodes), early stopping *off*: a run trains on for `--after-solve`
-checks (10) after its first check at or above the threshold, or to the budget below. Per (row, seed) the run
+checks (10) after its confirmed solve, or to the budget below (rows without `"after_from": "confirmed"`, from
+before 2026-12-01, counted from the first check at or above the threshold, confirmed or not). Per (row, seed) the run
 reports: solved (the first in-training check that passes and is confirmed), env steps and seconds to it, staying
 solved (the share of in-training checks after that one whose mean is at or above the threshold), and the final
 score: the agent at the end of the run on 100 greedy episodes with reset seeds 1000-1099 (never used in training:
@@ -43,14 +44,14 @@ from deepq.evaluation.solved import solve_threshold
 from deepq.run.callbacks import Callback
 
 class Checks(Callback):
-    # records every in-training check; stops `after` checks after the first one at or above the threshold
+    # records every in-training check; stops `after` checks after the confirmed solve
     def __init__(self, threshold, after):
-        self.evals, self.threshold, self.after, self.first = [], threshold, after, None
+        self.evals, self.threshold, self.after, self.solved_at = [], threshold, after, None
     def on_eval(self, counters, result):
         self.evals.append((counters["env_steps"], result.mean))
-        if self.first is None and result.mean >= self.threshold:
-            self.first = len(self.evals)
-        return not (self.after and self.first is not None and len(self.evals) - self.first >= self.after)
+        return not (self.after and self.solved_at is not None and len(self.evals) - self.solved_at >= self.after)
+    def on_solved(self, counters, result):
+        self.solved_at = len(self.evals)
 
 env_id, preset, row, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 seeds = [int(s) for s in sys.argv[5].split(",")]
@@ -63,6 +64,7 @@ for seed in seeds:
     later = [m for s, m in checks.evals if r.solved and s > r.solved_at_env_steps]
     ev = deepq.evaluate(agent, episodes=100, seed=1000)
     print(json.dumps({"env": env_id, "row": row, "seed": seed, "threshold": r.threshold, "solved": r.solved,
+                      "after_from": "confirmed",
                       "solved_at": r.solved_at_env_steps, "s_to_solve": r.seconds_to_solve,
                       "checks_after": len(later), "held": sum(m >= r.threshold for m in later),
                       "env_steps": r.env_steps, "budget": cfg.train.total_steps, "train_s": r.train_seconds, "final_mean": ev.mean,

@@ -13,12 +13,15 @@ Protocol, identical for both libraries and every task:
 - during training, a greedy evaluation every `--eval-interval` env steps on `--eval-episodes` episodes (both
   default to deepq's preset for the task, eval.interval and eval.episodes, so SB3 is judged by deepq's own
   protocol) reset with seeds 1_000_000 + 1000 * seed + i, through `deepq.evaluation.evaluate.EpisodeRunner`;
-  the first one with a mean >= the task's reward_threshold stops training and that agent is the final agent.
-  deepq does this itself (`eval.stop_when_solved`) and also confirms it on `eval.confirm_episodes` fresh
-  episodes as its preset says (`eval.confirm_z`: a margin in standard errors) before it stops: a stricter check
-  than SB3's, whose cost in time counts against deepq, kept because it is what `deepq train` does. For SB3 a
-  callback does the check, counting env steps as SB3 does (`num_timesteps`). Never solved: the final agent is
-  the one at the end of the budget, and its time and env steps "to solve" are the whole budget's (marked *);
+  one with a mean >= the task's reward_threshold is then confirmed on `eval.confirm_episodes` fresh episodes
+  (`eval.confirm_z`: its mean must clear the threshold by that many standard errors), and a passed confirmation
+  stops training: that agent is the final agent. deepq does this itself (`eval.stop_when_solved`); for SB3 a
+  callback runs deepq's own check (`deepq.evaluation.solved.is_solved`, the same screening, seeds and
+  confirmation seeds), counting env steps as SB3 does (`num_timesteps`). `--sb3-check zoo` judges SB3 by its
+  first evaluation at the threshold, unconfirmed (the Zoo's own habit; the earlier protocol of this script): a
+  weaker claim, since such agents can score below the threshold on fresh episodes. Never solved: the final
+  agent is the one at the end of the budget, and its time and env steps "to solve" are the whole budget's
+  (marked *);
 - time to solve = wall-clock from the start of training (building env, networks and buffer included; imports not)
   to the end of the solving evaluation; in-training evaluations are part of it for both;
 - final score: the final agent's mean return on 100 greedy episodes reset with seeds 1000-1099, through the same
@@ -108,27 +111,38 @@ def run_deepq(job: dict) -> dict:
 
 def run_sb3(job: dict) -> dict:
     import gymnasium as gym
+    import numpy as np
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Logger
 
     from deepq.evaluation.evaluate import EpisodeRunner
 
+    from deepq.config.schema import Config
+    from deepq.evaluation.solved import is_solved
+
     seed, interval, env_id = job["seed"], job["eval_interval"], job["env"]
     seeds = eval_seeds(seed, job["eval_episodes"])
     zoo, zoo_budget = ZOO[env_id]
     budget = job["budget"] or zoo_budget
     threshold = threshold_of(env_id)
+    check = Config.from_dict(job["config"]).replace(seed=seed)  # deepq's evaluation and confirmation settings
+    if job.get("sb3_check") == "zoo":
+        check = check.replace(**{"eval.confirm_episodes": 0, "eval.screen_episodes": 0})
+    screen = check.eval.screen_episodes if 0 < check.eval.screen_episodes < len(seeds) else len(seeds)
 
     class SolveCallback(BaseCallback):
         """deepq's in-training evaluation protocol, for SB3: every `interval` env steps, a greedy evaluation on the
-        same seeded episodes; the first one at or above the threshold stops training."""
+        same seeded episodes (screened as deepq screens), and one at or above the threshold confirmed as deepq
+        confirms; the first confirmed one stops training."""
 
         def __init__(self) -> None:
             super().__init__()
             self.next_eval = interval
             self.runner = None
             self.eval_s = 0.0
+            self.confirm_s = 0.0
+            self.confirmations = 0
             self.solved_at = None
             self.seconds_to_solve = None
 
@@ -139,13 +153,20 @@ def run_sb3(job: dict) -> dict:
             t0 = time.perf_counter()
             if self.runner is None:
                 self.runner = EpisodeRunner(env_id, len(seeds))
-            mean = float(self.runner.run(policy, seeds).mean())
+            returns = self.runner.run(policy, seeds[:screen])
+            if returns.mean() >= threshold and screen < len(seeds):
+                returns = np.concatenate([returns, self.runner.run(policy, seeds[screen:])])
+            mean = float(returns.mean())
             self.eval_s += time.perf_counter() - t0
-            if mean >= threshold:
+            if is_solved(check, mean, threshold, policy, self.num_timesteps, self.confirmed):
                 self.solved_at = self.num_timesteps
                 self.seconds_to_solve = time.perf_counter() - started
                 return False  # stop training; this model is the final agent
             return True
+
+        def confirmed(self, outcome) -> None:
+            self.confirm_s += outcome.seconds
+            self.confirmations += 1
 
     def policy(obs_NO):
         return model.predict(obs_NO, deterministic=True)[0]
@@ -159,7 +180,8 @@ def run_sb3(job: dict) -> dict:
     if callback.runner is not None:
         callback.runner.close()
     mean, worst = final_score(env_id, policy)
-    return {"solved": callback.solved_at is not None, "seconds_to_solve": callback.seconds_to_solve,
+    return {"confirm_s": callback.confirm_s, "confirmations": callback.confirmations,
+            "solved": callback.solved_at is not None, "seconds_to_solve": callback.seconds_to_solve,
             "steps_to_solve": callback.solved_at, "env_steps": int(model.num_timesteps),
             "grad_steps": int(model._n_updates), "train_s": train_s, "eval_s": callback.eval_s,
             "final_mean": mean, "final_min": worst}
@@ -234,7 +256,7 @@ def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
         print(f"failed, left out of the table: {', '.join(failed)}")
     if ratios:
         print(f"\nmedian time to solve, SB3 / deepq: {', '.join(ratios)}")
-    print("solved: the in-training check passed (deepq: and its confirmation); final >= thr: the final agent's "
+    print("solved: the in-training check passed and its confirmation (SB3's too unless --sb3-check zoo); final >= thr: the final agent's "
           "100-episode mean (seeds 1000-1099) at or above the task's reward_threshold; time and env steps to solve: "
           "medians over seeds, an unsolved seed counting its whole budget; env steps/s: median over seeds of env "
           "steps / training seconds; final score: mean over seeds of the 100-episode mean; min final: the worst "
@@ -255,6 +277,9 @@ def main() -> None:
                         help="env steps between evaluations (default: the preset's eval.interval)")
     parser.add_argument("--eval-episodes", type=int, default=0,
                         help="episodes per evaluation (default: the preset's eval.episodes)")
+    parser.add_argument("--sb3-check", choices=("same", "zoo"), default="same",
+                        help="same: SB3's solve is screened and confirmed exactly as deepq's preset does (default); "
+                             "zoo: its first evaluation at the threshold, unconfirmed")
     parser.add_argument("--json", help="append every row to this JSON-lines file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="changes to deepq's presets")
@@ -307,7 +332,8 @@ def main() -> None:
         print(f"sb3:   rl-baselines3-zoo dqn.yml {'CartPole-v1' if env_id == 'CartPole-v0' else env_id}: "
               f"{' '.join(f'{k}={v}' for k, v in zoo.items())}; budget {plans[env_id][3]} env steps")
         print(f"both:  torch threads 1; evaluation every {interval} env steps on {episodes} episodes; final score "
-              "on 100 episodes, seeds 1000-1099")
+              "on 100 episodes, seeds 1000-1099; SB3's solves "
+              + ("confirmed as deepq's" if args.sb3_check == "same" else "unconfirmed (--sb3-check zoo)"))
 
     print(f"\n{'task':<15} {'lib':<6} {'seed':>4} {'to solve s':>10} {'steps':>10} {'grad steps':>10} {'steps/s':>8} "
           f"{'eval s':>7} {'conf s':>7} {'final mean':>10} {'final min':>9} {'load':>5}")
@@ -319,15 +345,15 @@ def main() -> None:
             for lib in order:
                 job = {"lib": lib, "env": env_id, "seed": seed, "eval_interval": interval, "eval_episodes": episodes,
                        "budget": deepq_cfg.train.total_steps if lib == "deepq" else sb3_budget,
-                       "config": deepq_cfg.to_dict()}
+                       "config": deepq_cfg.to_dict(), "sb3_check": args.sb3_check}
                 row = spawn(job)
                 rows.append(row)
                 print_row(row)
                 if args.json:
                     with open(args.json, "a") as f:
                         f.write(json.dumps(row) + "\n")
-    print("* not solved within the budget: the whole budget's seconds and env steps; conf s: deepq's confirmation "
-          "episodes, part of its time to solve; load = 1-minute load average when the run started")
+    print("* not solved within the budget: the whole budget's seconds and env steps; conf s: the confirmation "
+          "episodes, part of the time to solve; load = 1-minute load average when the run started")
     summary(rows, envs, libs)
 
 

@@ -144,3 +144,26 @@ def test_python_users_get_the_same_one_line_errors(small_cfg):
     agent = deepq.train({"env.id": "CartPole-v1", "train.total_steps": 300, "train.learning_starts": 100,
                          "eval.interval": 0, "log": {"progress": False}}, quiet=True)  # a dict is a config too
     assert agent.result.env_steps >= 300
+
+
+def test_on_solved_is_called_once_at_the_confirmed_solve_and_can_stop_the_run():
+    from deepq.config.schema import resolve
+
+    class Solved(Callback):
+        def __init__(self):
+            self.evals, self.solved = [], []
+
+        def on_eval(self, counters, result):
+            self.evals.append((counters["env_steps"], result.mean))
+
+        def on_solved(self, counters, result):
+            self.solved.append((counters["env_steps"], result.mean))
+            return False  # early stopping is off: this callback stops the run instead
+
+    hook = Solved()
+    cfg = resolve(env_id="CartPole-v1", seed=0, overrides={"eval.stop_when_solved": False, "log.tensorboard": False})
+    agent = deepq.train(cfg, quiet=True, callbacks=[hook])
+    r = agent.result
+    assert r.solved and hook.solved == [(r.solved_at_env_steps, hook.evals[-1][1])]
+    assert hook.evals[-1][0] == r.solved_at_env_steps and hook.evals[-1][1] >= 475  # the solving evaluation
+    assert r.stopped == "callback" and r.env_steps < r.solved_at_env_steps + 2 * cfg.env.num_envs

@@ -23,5 +23,9 @@ class Callback:
     def on_eval(self, counters: dict, result) -> Optional[bool]:
         """A greedy evaluation (an `EvalResult`) just finished."""
 
+    def on_solved(self, counters: dict, result) -> Optional[bool]:
+        """The run just solved its task: the evaluation `result` (an `EvalResult`, already seen by `on_eval`)
+        reached the threshold and passed its confirmation. Called once per run, whether or not it stops there."""
+
     def on_end(self, result, run_dir) -> None:
         """Training ended (`TrainResult`; `run_dir` is None for in-memory runs)."""

@@ -173,6 +173,9 @@ class RunSession:
             return False
         result.solved, result.solved_at_env_steps = True, c.env_steps
         result.seconds_to_solve = time.perf_counter() - self.started
+        for cb in self.callbacks:
+            if cb.on_solved(c.as_dict(), ev) is False:
+                self.callback_stop = True
         return True
 
     def _screened_returns(self, agent) -> np.ndarray:
