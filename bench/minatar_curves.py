@@ -1,5 +1,7 @@
 """Learning curves of the `minatar` preset on MinAtar games, measured on this machine: greedy evaluation every
-50k env steps (10 episodes), wall-clock and training env steps/s, per seed, then a table at a few checkpoints.
+50k env steps (10 episodes), wall-clock and training env steps/s, per seed, then a table at a few checkpoints,
+the first evaluation at the MinAtar paper's 5M-frame score, and the final agent on 100 greedy episodes (reset
+seeds 1000-1099, cached in the run's final-score.json).
 
     python bench/minatar_curves.py --games Breakout SpaceInvaders --seeds 100 101 102 --steps 1000000
     python bench/minatar_curves.py --report-only --out runs/minatar-curves     # the table from finished runs
@@ -43,10 +45,24 @@ def curve(path: Path) -> list[tuple[int, float, float]]:
     return rows
 
 
+def final_score(path: Path, episodes: int = 100) -> tuple[float, float]:
+    """The run's final agent on `episodes` greedy episodes (reset seeds 1000...), cached in final-score.json: a
+    10-episode in-training evaluation of a MinAtar game swings by several points from one check to the next."""
+    cache = path / "final-score.json"
+    if not cache.is_file():
+        import deepq
+
+        ev = deepq.evaluate(path, episodes=episodes, seed=1000)
+        cache.write_text(json.dumps({"episodes": episodes, "mean": ev.mean, "std": ev.std}))
+    done = json.loads(cache.read_text())
+    return done["mean"], done["std"] / done["episodes"] ** 0.5
+
+
 def report(out: Path, games: list[str], seeds: list[int], marks: list[int]) -> None:
     print(f"| game | seed | " + " | ".join(f"eval at {m // 1000}k" for m in marks) +
-          " | train s | env steps/s | paper DQN at 5M frames |")
-    print("|---|---|" + "---|" * len(marks) + "---|---|---|")
+          " | best eval | first eval >= the paper's | final agent, 100 episodes | train s | env steps/s | "
+          "paper DQN at 5M frames |")
+    print("|---|---|" + "---|" * len(marks) + "---|---|---|---|---|---|")
     for game in games:
         for seed in seeds:
             path = run_dir(out, game, seed)
@@ -60,8 +76,14 @@ def report(out: Path, games: list[str], seeds: list[int], marks: list[int]) -> N
                 near = [mean for steps, mean, _ in points if abs(steps - m) <= 5000]
                 cells.append(f"{near[0]:.1f}" if near else "-")
             secs = summary["train_seconds"]
+            paper = PAPER_5M.get(game)
+            reached = [steps for steps, mean, _ in points if paper is not None and mean >= paper]
+            best = max((mean for _, mean, _ in points), default=float("nan"))
+            final, se = final_score(path)
             print(f"| {game} | {seed} | " + " | ".join(cells) +
-                  f" | {secs:.0f} | {summary['env_steps'] / secs:.0f} | {PAPER_5M.get(game, '-')} |")
+                  f" | {best:.1f} | {f'{reached[0] // 1000}k' if reached else 'not yet'} | {final:.1f} ± {se:.1f} | "
+                  f"{secs:.0f} | "
+                  f"{summary['env_steps'] / secs:.0f} | {paper if paper is not None else '-'} |")
 
 
 def main() -> None:

@@ -85,6 +85,16 @@ def test_default_preset_solves_cartpole(tmp_path):
 
 
 @pytest.mark.slow
+def test_acrobot_preset_solves_acrobot(tmp_path):
+    """The learning test for the second task: Acrobot's preset confirms a solve (about 10k env steps) and its agent
+    holds up on 100 fresh evaluation episodes."""
+    cfg = resolve(env_id="Acrobot-v1", seed=0, overrides={"log.tensorboard": False})
+    agent = deepq.train(cfg, tmp_path / "run", quiet=True)
+    assert agent.result.solved and agent.result.solved_at_env_steps <= 30_000, agent.result
+    assert deepq.evaluate(tmp_path / "run", episodes=100, seed=1000).mean >= -100
+
+
+@pytest.mark.slow
 def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
     # lr 0.004 -> 0.0 over 1500 env steps; the loop sets it before each vector step from the step count,
     # so at the end (last set at env step 1496 with 4 envs) lr = 0.004 * (1 - 1496/1500).
