@@ -129,7 +129,8 @@ def run_sb3(job: dict) -> dict:
     check = Config.from_dict(job["config"]).replace(seed=seed)  # deepq's evaluation and confirmation settings
     if job.get("sb3_check") == "zoo":
         check = check.replace(**{"eval.confirm_episodes": 0, "eval.screen_episodes": 0})
-    screen = check.eval.screen_episodes if 0 < check.eval.screen_episodes < len(seeds) else len(seeds)
+    screen = check.eval.screen_episodes or 0
+    screen = screen if 0 < screen < len(seeds) else len(seeds)
 
     class SolveCallback(BaseCallback):
         """deepq's in-training evaluation protocol, for SB3: every `interval` env steps, a greedy evaluation on the
