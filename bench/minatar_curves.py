@@ -5,6 +5,7 @@ seeds 1000-1099, cached in the run's final-score.json).
 
     python bench/minatar_curves.py --games Breakout SpaceInvaders --seeds 100 101 102 --steps 1000000
     python bench/minatar_curves.py --report-only --out runs/minatar-curves     # the table from finished runs
+    python bench/minatar_curves.py --report-only --out runs/minatar-curves --plot curves.png   # and the curves
 
 Each run is a real `deepq train` process (one at a time unless --parallel); the runs stay in --out. The preset is
 not tuned: these seeds are the first it ever ran on. The MinAtar paper's DQN after 5M frames (read off its
@@ -86,6 +87,31 @@ def report(out: Path, games: list[str], seeds: list[int], marks: list[int]) -> N
                   f"{summary['env_steps'] / secs:.0f} | {paper if paper is not None else '-'} |")
 
 
+def plot(out: Path, games: list[str], seeds: list[int], path: Path) -> None:
+    """One panel per game: each seed's evaluation curve against env steps, the paper's 5M-frame score dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.2), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for seed in seeds:
+            run = run_dir(out, game, seed)
+            if (run / "metrics.csv").is_file():
+                points = curve(run)
+                ax.plot([s / 1e6 for s, _, _ in points], [m for _, m, _ in points], label=f"seed {seed}", lw=1.2)
+        if game in PAPER_5M:
+            ax.axhline(PAPER_5M[game], color="gray", ls="--", lw=1, label="paper DQN, 5M frames")
+        ax.set_title(f"MinAtar/{game}-v1")
+        ax.set_xlabel("env steps (millions)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("greedy evaluation, mean of 10")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", nargs="+", default=["Breakout", "SpaceInvaders"])
@@ -94,6 +120,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/minatar-curves"))
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--plot", type=Path, help="also draw the curves into this PNG")
     args = parser.parse_args()
     if not args.report_only:
         jobs = [(g, s) for g in args.games for s in args.seeds]
@@ -108,6 +135,8 @@ def main() -> None:
                 print(f"{game} seed {seed} failed ({proc.returncode}): {err.strip()[-300:]}", file=sys.stderr)
     marks = [m for m in (100_000, 250_000, 500_000, 1_000_000, 2_000_000) if m <= args.steps]
     report(args.out, args.games, args.seeds, marks)
+    if args.plot:
+        plot(args.out, args.games, args.seeds, args.plot)
 
 
 if __name__ == "__main__":
