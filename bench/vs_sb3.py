@@ -119,14 +119,14 @@ def run_sb3(job: dict) -> dict:
     from deepq.evaluation.evaluate import EpisodeRunner
 
     from deepq.config.schema import Config
-    from deepq.evaluation.solved import is_solved
+    from deepq.evaluation.solved import is_solved, solve_threshold
 
     seed, interval, env_id = job["seed"], job["eval_interval"], job["env"]
     seeds = eval_seeds(seed, job["eval_episodes"])
     zoo, zoo_budget = ZOO[env_id]
     budget = job["budget"] or zoo_budget
-    threshold = threshold_of(env_id)
     check = Config.from_dict(job["config"]).replace(seed=seed)  # deepq's evaluation and confirmation settings
+    threshold = solve_threshold(check)  # the env's reward_threshold, unless an override set eval.threshold
     if job.get("sb3_check") == "zoo":
         check = check.replace(**{"eval.confirm_episodes": 0, "eval.screen_episodes": 0})
     screen = check.eval.screen_episodes or 0

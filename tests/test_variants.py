@@ -411,3 +411,24 @@ def test_the_tianshou_side_runs_with_deepqs_evaluation(tmp_path):
     run = json.loads(out.read_text())
     assert run["row"] == "tianshou rainbow" and 2000 <= run["env_steps"] < 2100 and len(run["evals"]) == 2
     assert 8 <= run["final_mean"] <= 500  # 100 greedy episodes, reset seeds 1000-1099
+
+
+@pytest.mark.slow
+def test_sb3_is_judged_by_deepqs_own_check_and_confirmation(tmp_path):
+    """bench/vs_sb3.py: SB3's solve goes through the same screening and confirmation on fresh episodes as deepq's
+    (a threshold of 9 on CartPole, which any policy reaches, so both confirm at their first check)."""
+    pytest.importorskip("stable_baselines3")
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parent.parent / "bench" / "vs_sb3.py"
+    out = tmp_path / "runs.jsonl"
+    subprocess.run([sys.executable, str(bench), "--envs", "CartPole-v1", "--seeds", "0", "--sb3-budget", "3000",
+                    "--deepq-budget", "3000", "--eval-interval", "1000", "--eval-episodes", "3", "--json", str(out),
+                    "eval.threshold=9", "eval.screen_episodes=", "train.learning_starts=200"],
+                   capture_output=True, text=True, check=True)
+    rows = {r["lib"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for lib in ("deepq", "sb3"):
+        assert rows[lib]["solved"] and rows[lib]["confirmations"] == 1 and rows[lib]["confirm_s"] > 0, rows[lib]
+        assert 1000 <= rows[lib]["steps_to_solve"] < 1100
