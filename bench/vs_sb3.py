@@ -5,6 +5,7 @@ hyperparameters for that task, side by side on the same machine, the same seeds 
     python bench/vs_sb3.py                                       # every task, seeds 100-109
     python bench/vs_sb3.py --envs Acrobot-v1,LunarLander-v3 --seeds 100-102
     python bench/vs_sb3.py --envs CartPole-v1 --seeds 0-4 learner.lr=0.001   # a candidate deepq preset
+    python bench/vs_sb3.py --table runs-a.jsonl runs-b.jsonl     # the tables again from --json files
 
 Protocol, identical for both libraries and every task:
 - each (library, task, seed) trains in a fresh process with PyTorch on one thread (`torch.set_num_threads(1)`);
@@ -282,11 +283,18 @@ def main() -> None:
                         help="same: SB3's solve is screened and confirmed exactly as deepq's preset does (default); "
                              "zoo: its first evaluation at the threshold, unconfirmed")
     parser.add_argument("--json", help="append every row to this JSON-lines file")
+    parser.add_argument("--table", nargs="+", metavar="JSONL", help="print the tables from saved --json rows and exit")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="changes to deepq's presets")
     args = parser.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
+        return
+    if args.table:
+        rows = [json.loads(line) for f in args.table for line in Path(f).read_text().splitlines() if line]
+        for row in rows:
+            print_row(row)
+        summary(rows, list(dict.fromkeys(r["env"] for r in rows)), list(dict.fromkeys(r["lib"] for r in rows)))
         return
 
     from benchinfo import code_line, key_values, machine_line, preset_lines
