@@ -13,7 +13,7 @@ al. 2015), CleanRL's dqn_atari.py and SB3's AtariWrapper, from Gymnasium's own w
     FireReset: presses FIRE after a reset in games that need it to start
     reward sign (training only, `env.clip_rewards`): -1, 0 or +1
     FrameStackObservation of `env.frame_stack`
-Evaluation, `deepq play` and `deepq evaluate` use the same pipeline without the two training-only wrappers: their
+Evaluation, `deepq play` and `deepq evaluate` use the same pipeline without the training-only wrappers: their
 scores are the raw game score over whole games.
 
 MinAtar (`env.preprocess=minatar`, for `MinAtar/...` ids; Young & Tian 2019): its 10x10xC boolean channels as a
