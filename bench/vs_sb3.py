@@ -112,7 +112,6 @@ def run_deepq(job: dict) -> dict:
 
 def run_sb3(job: dict) -> dict:
     import gymnasium as gym
-    import numpy as np
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Logger
@@ -120,6 +119,7 @@ def run_sb3(job: dict) -> dict:
     from deepq.evaluation.evaluate import EpisodeRunner
 
     from deepq.config.schema import Config
+    from deepq.evaluation.evaluate import screened_returns
     from deepq.evaluation.solved import is_solved, solve_threshold
 
     seed, interval, env_id = job["seed"], job["eval_interval"], job["env"]
@@ -130,8 +130,6 @@ def run_sb3(job: dict) -> dict:
     threshold = solve_threshold(check)  # the env's reward_threshold, unless an override set eval.threshold
     if job.get("sb3_check") == "zoo":
         check = check.replace(**{"eval.confirm_episodes": 0, "eval.screen_episodes": 0})
-    screen = check.eval.screen_episodes or 0
-    screen = screen if 0 < screen < len(seeds) else len(seeds)
 
     class SolveCallback(BaseCallback):
         """deepq's in-training evaluation protocol, for SB3: every `interval` env steps, a greedy evaluation on the
@@ -155,10 +153,7 @@ def run_sb3(job: dict) -> dict:
             t0 = time.perf_counter()
             if self.runner is None:
                 self.runner = EpisodeRunner(env_id, len(seeds))
-            returns = self.runner.run(policy, seeds[:screen])
-            if returns.mean() >= threshold and screen < len(seeds):
-                returns = np.concatenate([returns, self.runner.run(policy, seeds[screen:])])
-            mean = float(returns.mean())
+            mean = float(screened_returns(self.runner, policy, seeds, check.eval.screen_episodes, threshold).mean())
             self.eval_s += time.perf_counter() - t0
             if is_solved(check, mean, threshold, policy, self.num_timesteps, self.confirmed):
                 self.solved_at = self.num_timesteps

@@ -161,6 +161,19 @@ class EpisodeRunner:
             self.vector.close()
 
 
+def screened_returns(runner: EpisodeRunner, policy, seeds: list[int], screen: Optional[int],
+                     threshold: Optional[float]) -> np.ndarray:
+    """With `screen` = k, the first k episodes run first and the others only if their mean reaches the threshold:
+    a full evaluation's result is the same as without screening (same seeds, same greedy policy), but a clearly
+    unsolved agent costs k episodes, not all."""
+    if not screen or screen >= len(seeds) or threshold is None:
+        return runner.run(policy, seeds)
+    first = runner.run(policy, seeds[:screen])
+    if first.mean() < threshold:
+        return first
+    return np.concatenate([first, runner.run(policy, seeds[screen:])])
+
+
 def summarize(returns: np.ndarray) -> EvalResult:
     returns = np.asarray(returns, dtype=np.float64)
     return EvalResult(mean=float(returns.mean()), std=float(returns.std()), min=float(returns.min()),

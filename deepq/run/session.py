@@ -16,11 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 
 from deepq.config.schema import Config, flatten
 from deepq.errors import Diverged, WriteError
-from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, summarize
+from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, screened_returns, summarize
 from deepq.evaluation.solved import is_solved, solve_threshold
 from deepq.run import resuming, runs, snapshot
 from deepq.run.callbacks import Callback
@@ -158,7 +157,8 @@ class RunSession:
         cfg, c, result = self.cfg, self.counters, self.result
         if self.eval_runner is None:
             self.eval_runner = EpisodeRunner(cfg.env, cfg.eval.episodes, cfg.env.max_episode_steps)
-        ev = summarize(self._screened_returns(agent))
+        ev = summarize(screened_returns(self.eval_runner, agent.greedy, self.eval_seeds,
+                                        self.cfg.eval.screen_episodes, self.threshold))
         self._log_eval(ev)
         self.progress.evaluation(c.env_steps, ev, epsilon, self.threshold)
         for cb in self.callbacks:
@@ -177,18 +177,6 @@ class RunSession:
             if cb.on_solved(c.as_dict(), ev) is False:
                 self.callback_stop = True
         return True
-
-    def _screened_returns(self, agent) -> np.ndarray:
-        """With eval.screen_episodes = k, the first k episodes run first and the others only if their mean
-        reaches the threshold: a full evaluation's result is the same as without screening (same seeds, same
-        greedy policy), but a clearly unsolved agent costs k episodes, not all."""
-        k, seeds, runner = self.cfg.eval.screen_episodes, self.eval_seeds, self.eval_runner
-        if not k or k >= len(seeds) or self.threshold is None:
-            return runner.run(agent.greedy, seeds)
-        first = runner.run(agent.greedy, seeds[:k])
-        if first.mean() < self.threshold:
-            return first
-        return np.concatenate([first, runner.run(agent.greedy, seeds[k:])])
 
     def step_done(self, agent, stop: StopSignals) -> bool:
         """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
