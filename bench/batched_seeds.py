@@ -44,6 +44,7 @@ def lockstep(seeds: list[int], overrides: dict) -> list[dict]:
     from deepq.evaluation.evaluate import EpisodeRunner, evaluate
     from deepq.fast.learner import Learner
     from deepq.nets.build import build_q_network
+    from deepq.algo.objectives import make_objective, outputs_per_action
     from deepq.data.replay import make_buffer
     from deepq.algo.schedules import epsilon_at, linear
     from deepq.train import EVAL_SEED_BASE
@@ -57,7 +58,7 @@ def lockstep(seeds: list[int], overrides: dict) -> list[dict]:
     nets = []
     for seed in seeds:
         torch.manual_seed(seed)
-        nets.append(build_q_network(obs_dim, n_actions, cfg.network))
+        nets.append(build_q_network(obs_dim, n_actions, cfg.network, atoms=outputs_per_action(cfg.learner)))
     learner = Learner(nets, n_actions, cfg, torch.device("cpu"))
     buffers = [make_buffer(cfg.replay, (obs_dim,), cfg.learner.gamma, cfg.env.num_envs) for _ in seeds]
     collectors = [Collector(e, b, s, cfg.replay.n_step, cfg.env.terminal_reward) for e, b, s in zip(envs, buffers, seeds)]
@@ -71,13 +72,15 @@ def lockstep(seeds: list[int], overrides: dict) -> list[dict]:
     active = set(range(n_seeds))
     screen = cfg.eval.screen_episodes
 
+    objective = None if outputs_per_action(cfg.learner) is None else make_objective(cfg.learner)  # Q from logits
     frozen: dict = {}  # seed index -> a copy of its network when it solved (the batch goes on updating it)
 
     def greedy(i):
         def policy(obs):
             with torch.no_grad():
                 net = frozen.get(i, nets[i])
-                return net(torch.from_numpy(np.asarray(obs, dtype=np.float32))).argmax(1).numpy()
+                out = net(torch.from_numpy(np.asarray(obs, dtype=np.float32)))
+                return (out if objective is None else objective.q_values(out)).argmax(1).numpy()
         return policy
 
     while active:

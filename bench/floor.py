@@ -267,12 +267,14 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
                     "per transition"))
 
     # --- several seeds as one batched network (deepq.learner with S networks) -----------------------------
+    from deepq.algo.objectives import outputs_per_action
     from deepq.fast.learner import Learner
     from deepq.nets.build import build_q_network
 
     for seeds in (1, 2, 5, 10):
         torch.manual_seed(0)
-        batched = Learner([build_q_network(4, 2, cfg.network) for _ in range(seeds)], 2, cfg, torch.device("cpu"))
+        batched = Learner([build_q_network(4, 2, cfg.network, atoms=outputs_per_action(cfg.learner))
+                           for _ in range(seeds)], 2, cfg, torch.device("cpu"))
         stacked = []
         for k in range(8):
             parts = [ref_batches[(k * seeds + j) & 63] for j in range(seeds)]

@@ -98,13 +98,15 @@ def variant_rows(env_id: str) -> dict[str, tuple[str, list[str]]]:
         # the rainbow preset as the paper explores (and as it shipped before issue 16's measurement): noise alone
         "rainbow_eps0": ("rainbow", ["exploration.schedule=constant", "exploration.start=0", "exploration.end=0"]),
     }
-    if env_id == "CartPole-v1":  # the notebook-era rows (docs/variants.md, second part)
+    if env_id == "CartPole-v1":  # the preset's HL-Gauss head swapped for the Huber TD loss it had before issue 16;
+        td = ["learner.objective=td"]  # the notebook-era rows (docs/variants.md, second part) were measured on that
         rows.update({
-            "prioritized": (env_id, ["replay.kind=prioritized"]),
-            "loss_softmax": (env_id, ["replay.kind=loss_softmax"]),
-            "q_reg=0.1": (env_id, ["learner.q_regularization=0.1"]),
-            "terminal=-100": (env_id, ["env.terminal_reward=-100"]),
-            "online (none)": (env_id, ["replay.kind=none", "train.train_freq=1"]),
+            "td": (env_id, td),
+            "prioritized": (env_id, [*td, "replay.kind=prioritized"]),
+            "loss_softmax": (env_id, [*td, "replay.kind=loss_softmax"]),
+            "q_reg=0.1": (env_id, [*td, "learner.q_regularization=0.1"]),
+            "terminal=-100": (env_id, [*td, "env.terminal_reward=-100"]),
+            "online (none)": (env_id, [*td, "replay.kind=none", "train.train_freq=1"]),
             **{f"notebook-{n}": (p, ["env.max_episode_steps="]) for n, p in (
                 ("000", "notebook-000-replay-no-target"), ("001", "notebook-001-online-q"),
                 ("002a", "notebook-002a-online-q-reg"), ("002b", "notebook-002b-replay"),

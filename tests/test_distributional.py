@@ -185,7 +185,7 @@ def test_a_distributional_objective_trains_a_user_network_on_pixels(objective):
     assert agent.q_values(frames).shape == (16, 3) and np.isfinite(agent.pop_metrics()["train/loss"])
 
 
-@pytest.mark.parametrize("key,value", [("learner.objective", "c51"), ("network.layer_norm", True),
+@pytest.mark.parametrize("key,value", [("learner.objective", "qr"), ("network.layer_norm", True),
                                        ("network.noisy", True)])
 def test_the_new_options_train_on_autograd_and_refuse_flat(key, value):
     cfg = Config().replace(**{key: value, "network.hidden_sizes": [8]})
@@ -193,8 +193,17 @@ def test_the_new_options_train_on_autograd_and_refuse_flat(key, value):
     assert type(agent.learner) is AutogradLearner
     from deepq.fast.learner import unsupported_reason
     assert unsupported_reason(agent.online, cfg) is not None
-    with pytest.raises(ConfigError, match=r"^learner.backend: flat trains plain TD"):
+    with pytest.raises(ConfigError, match=r"^learner.backend: flat trains TD, C51 and HL-Gauss on deepq's plain MLP "
+                                          r"only, not with " + key):
         cfg.replace(**{"learner.backend": "flat"})
+
+
+@pytest.mark.parametrize("objective", ["c51", "hl_gauss"])
+def test_categorical_heads_on_deepqs_mlp_take_the_fast_path(objective):
+    from deepq.fast.learner import FlatMLPLearner
+    cfg = Config().replace(**{"learner.objective": objective, "network.hidden_sizes": [8]})
+    assert type(DQNAgent(3, 2, cfg).learner) is FlatMLPLearner
+    assert type(DQNAgent(3, 2, cfg.replace(**{"learner.backend": "autograd"})).learner) is AutogradLearner
 
 
 def test_layer_norm_follows_each_hidden_linear():
@@ -311,7 +320,7 @@ def test_each_objective_learns_cartpole(objective):
     cfg = deepq.config.resolve(env_id="CartPole-v1", seed=0, overrides={
         "learner.objective": objective, "train.total_steps": 8000, **LEARNS[objective], **QUIET})
     agent = deepq.train(cfg)
-    assert type(agent.learner) is AutogradLearner
+    assert type(agent.learner).__name__ == ("AutogradLearner" if objective == "qr" else "FlatMLPLearner")
     score = deepq.evaluate(agent, episodes=20, seed=1000).mean
     assert score > 150, f"{objective}: {score}"  # random play: ~22
 

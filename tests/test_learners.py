@@ -93,6 +93,32 @@ def test_every_activation_and_option_steps_alike_on_both_backends(activation, du
         assert torch.allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.parametrize("objective, dueling, double, target, weights", list(itertools.product(
+    ["c51", "hl_gauss"], [False, True], [False, True], ["soft", "hard", "none"], [False, True])))
+def test_categorical_heads_step_alike_on_both_backends(objective, dueling, double, target, weights):
+    """C51 and HL-Gauss on the fast path: the cross-entropy's gradient (softmax - target) through the per-atom
+    dueling aggregation and the MLP, with importance weights, gives autograd's loss, priorities, mean Q and
+    parameters after five steps (hard target copies every 2)."""
+    cfg = Config().replace(**{
+        "learner.objective": objective, "learner.v_min": -3.0, "learner.v_max": 3.0, "learner.atoms": 11,
+        "network.dueling": dueling, "network.hidden_sizes": (8, 6), "learner.double": double, "target.kind": target,
+        "target.update_interval": 2, "learner.lr": 0.01})
+    torch.manual_seed(0)
+    net = build_q_network(OBS, ACTIONS, cfg.network, atoms=11)
+    flat = FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu"))
+    auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
+    for batch in batches(5, seed=2, weights=weights, n_step=3):
+        tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
+        one, two = flat.update(tensors), auto.update(tensors)
+        assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
+        assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
+        assert one.q_mean.item() == pytest.approx(two.q_mean.item(), abs=1e-5)
+    for a, b in zip(flat.online.parameters(), auto.online.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    x = torch.randn(5, OBS)
+    assert torch.allclose(flat.q_values(x), auto.q_values(x), atol=1e-6)
+
+
 def test_fast_path_forward_equals_the_modules_forward():
     for activation, dueling in itertools.product(["relu", "tanh", "elu", "gelu", "silu"], [False, True]):
         cfg = Config().replace(**{"network.activation": activation, "network.dueling": dueling})
@@ -116,6 +142,19 @@ class LayerNormMLP(nn.Module):
 
 def layer_norm_mlp(observation_space, n_actions):
     return LayerNormMLP(observation_space, n_actions)
+
+
+def test_a_network_of_q_values_under_a_categorical_objective_is_refused_in_one_line_before_training():
+    cfg = deepq.config.resolve(env_id="CartPole-v1")  # the preset trains an HL-Gauss head: (B, A, 51)
+    with pytest.raises(DeepQError, match=r"^learner.objective=hl_gauss needs a network that outputs \(batch, "
+                                         r"n_actions, 51\) \(B, 2, 51\); yours outputs \(2,\) per observation: for "
+                                         r"a network of Q-values set learner.objective=td") as info:
+        DQNAgent(spaces.Box(-1, 1, (4,)), 2, cfg, network=layer_norm_mlp)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DeepQError, match=r"^learner.objective=td needs a network that outputs Q-values"):
+        DQNAgent(spaces.Box(-1, 1, (4,)), 3, cfg.replace(**{"learner.objective": "td"}),
+                 network=lambda space, n: nn.Linear(4, 5))  # ignores n_actions
+    assert DQNAgent(spaces.Box(-1, 1, (4,)), 2, cfg.replace(**{"learner.objective": "td"}), network=layer_norm_mlp)
 
 
 def test_auto_picks_the_fast_path_exactly_where_it_applies():
@@ -184,7 +223,8 @@ def test_custom_layer_norm_network_solves_cartpole(tmp_path):
     """deepq.train(cfg, network=factory): the user's module trains end to end with the autograd learner, and its
     import path in config.yaml rebuilds it for load_agent."""
     cfg = deepq.config.resolve(env_id="CartPole-v1", seed=0, overrides={
-        "log.tensorboard": False, "log.progress": False, "log.plot": False, "train.total_steps": 60_000})
+        "log.tensorboard": False, "log.progress": False, "log.plot": False, "train.total_steps": 60_000,
+        "learner.objective": "td"})  # the preset's is hl_gauss: this network outputs Q-values
     agent = deepq.train(cfg, tmp_path / "run", network=layer_norm_mlp, quiet=True)
     assert isinstance(agent.online, LayerNormMLP) and isinstance(agent.learner, AutogradLearner)
     assert agent.result.solved, agent.result

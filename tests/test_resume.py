@@ -162,6 +162,8 @@ VARIANTS = {
     "mountaincar-sync": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "replay.n_step": 2}),
     "frames-nstep": tiny(**{"replay.storage": "frames", "replay.n_step": 3}),
     "frames-prioritized": tiny(**{"replay.storage": "frames", "replay.kind": "prioritized", "replay.n_step": 2}),
+    "hl-gauss-fast-path": tiny(**{"learner.objective": "hl_gauss", "learner.v_min": 0.0, "learner.v_max": 60.0,
+                                  "replay.kind": "prioritized"}),
 }
 
 

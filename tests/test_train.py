@@ -96,13 +96,14 @@ def test_acrobot_preset_solves_acrobot(tmp_path):
 
 @pytest.mark.slow
 def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
-    # lr 0.004 -> 0.0 over 1500 env steps; the loop sets it before each vector step from the step count,
-    # so at the end (last set at env step 1496 with 4 envs) lr = 0.004 * (1 - 1496/1500).
+    # lr 0.004 -> 0.0 over 1500 env steps; the loop sets it before each vector step from the step count, so at
+    # the end lr = 0.004 * (1 - s/1500) with s the count before the last vector step: the final count less 4 (4
+    # envs), or a little more where a sub-env's autoreset step in it stored no transition.
     cfg = tiny_cfg.replace(**{"learner.lr": 0.004, "learner.lr_end": 0.0, "eval.interval": 0})
     agent = deepq.train(cfg, quiet=True)
-    steps_before_last = agent.result.env_steps - cfg.env.num_envs
-    expected = 0.004 * (1 - steps_before_last / 1500)
-    assert agent.learner.lr == pytest.approx(expected)
+    final = agent.result.env_steps
+    candidates = [0.004 * (1 - s / 1500) for s in range(final - cfg.env.num_envs, final)]
+    assert any(agent.learner.lr == pytest.approx(lr) for lr in candidates), (agent.learner.lr, final)
 
 
 @pytest.mark.slow

@@ -42,6 +42,8 @@ class DQNAgent:
         self.device = resolve_device(cfg.train.device)
         self.online = build_q_network(self.observation_space, n_actions, cfg.network, network,
                                       atoms=outputs_per_action(cfg.learner)).to(self.device)
+        if network is not None or cfg.network.factory:
+            self._check_factory_outputs()
         self.learner = make_learner(self.online, n_actions, cfg, self.device)
         self._seed_dim = bool(getattr(self.learner, "leading_seed_dim", False))  # the flat learner: (1, ...)
         self.noisy = bool(getattr(self.learner, "noisy", False))  # NoisyNet layers: exploration by noise
@@ -49,6 +51,32 @@ class DQNAgent:
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
         self._metric_count = 0
         self._rng = np.random.default_rng(cfg.seed)  # predict(deterministic=False) only; training uses its own
+
+    def _check_factory_outputs(self) -> None:
+        """A user's network must output what the objective trains: Q-values (B, A) for td, (B, A, K) otherwise.
+        Checked once here on a batch of zeros, so a mismatch is one line before training, not a shape error
+        inside the first update."""
+        atoms = outputs_per_action(self.cfg.learner)
+        want = (2, self.n_actions) if atoms is None else (2, self.n_actions, atoms)
+        was_training = self.online.training
+        self.online.eval()  # no batch-norm statistics or noise drawn by the probe
+        try:
+            with torch.no_grad():
+                got = tuple(self.online(torch.zeros((2, *self.obs_shape), device=self.device)).shape)
+        except Exception:  # noqa: BLE001 - a network that cannot take zeros: the first update reports it
+            return
+        finally:
+            self.online.train(was_training)
+        if got == want:
+            return
+        objective = self.cfg.learner.objective
+        if atoms is None:
+            raise DeepQError(f"learner.objective=td needs a network that outputs Q-values (batch, n_actions) = "
+                             f"(B, {self.n_actions}); yours outputs {got[1:]} per observation")
+        raise DeepQError(f"learner.objective={objective} needs a network that outputs (batch, n_actions, {atoms}) "
+                         f"(B, {self.n_actions}, {atoms}); yours outputs {got[1:]} per observation: for a network "
+                         "of Q-values set learner.objective=td (a preset may have chosen "
+                         f"{objective}: `deepq train --print-config` shows where each value comes from)")
 
     # --- acting ---------------------------------------------------------------------------------------------
     def q_values(self, obs_N: np.ndarray) -> np.ndarray:

@@ -29,11 +29,21 @@ def categorical_projection(reward_B: torch.Tensor, done_B: torch.Tensor, discoun
     probability is split between the two neighbouring atoms in proportion to closeness:
         m_i = sum_j clip(1 - |Tz_j - z_i| / dz, 0, 1) p_j      (the same as the paper's floor/ceil split)   (B, K).
     A terminal transition puts all its mass at r (clipped)."""
-    v_min, v_max = support_K[0], support_K[-1]
-    dz = (v_max - v_min) / (support_K.shape[0] - 1)
+    k = support_K.shape[0]
+    v_min, v_max = float(support_K[0]), float(support_K[-1])
+    dz = (v_max - v_min) / (k - 1)
     tz_BK = (reward_B.unsqueeze(-1) + (discount_B * (1.0 - done_B)).unsqueeze(-1) * support_K).clamp(v_min, v_max)
-    weight_BKK = (1.0 - (tz_BK.unsqueeze(1) - support_K.view(1, -1, 1)).abs() / dz).clamp(min=0.0)  # [b, i, j]
-    return (weight_BKK * next_probs_BK.unsqueeze(1)).sum(dim=-1)
+    # Only the two atoms around Tz_j get weight: the lower one l = floor(b) gets 1 - (b - l), the next l + 1 gets
+    # b - l (at b = K - 1 exactly, l is the last atom and keeps it all): a scatter over B x K, not a B x K x K sum.
+    position_BK = ((tz_BK - v_min) / dz).clamp(0.0, k - 1)
+    lower_BK = position_BK.floor().clamp(max=k - 1)
+    upper_frac_BK = position_BK - lower_BK
+    lower_idx_BK = lower_BK.long()
+    upper_idx_BK = (lower_idx_BK + 1).clamp(max=k - 1)
+    m_BK = torch.zeros_like(next_probs_BK)
+    m_BK.scatter_add_(1, lower_idx_BK, next_probs_BK * (1.0 - upper_frac_BK))
+    m_BK.scatter_add_(1, upper_idx_BK, next_probs_BK * upper_frac_BK)
+    return m_BK
 
 
 def categorical_cross_entropy(logits_BK: torch.Tensor, target_probs_BK: torch.Tensor) -> torch.Tensor:

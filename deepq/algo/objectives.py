@@ -113,14 +113,19 @@ class C51Objective(_DistributionalObjective):
     def __init__(self, learner_cfg) -> None:
         super().__init__(learner_cfg, learner_cfg.atoms)
         self.support_K = support(learner_cfg.v_min, learner_cfg.v_max, learner_cfg.atoms)
+        self.values_K = self.support_K  # what Q averages over
 
     def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
         return categorical_mean(out_BAK, self.support_K.to(out_BAK.device))  # (B, A)
 
-    def per_sample(self, taken_BK, next_BK, batch):
-        m_BK = categorical_projection(batch.reward, batch.done, batch.discount, next_BK.softmax(dim=-1),
+    def target_probs(self, reward_B, done_B, discount_B, next_BK):
+        """The projected Bellman target distribution (B, K) from the next state's logits at a*."""
+        return categorical_projection(reward_B, done_B, discount_B, next_BK.softmax(dim=-1),
                                       self.support_K.to(next_BK.device))
-        return categorical_cross_entropy(taken_BK, m_BK)
+
+    def per_sample(self, taken_BK, next_BK, batch):
+        return categorical_cross_entropy(taken_BK, self.target_probs(batch.reward, batch.done, batch.discount,
+                                                                     next_BK))
 
 
 class QRObjective(_DistributionalObjective):
@@ -150,15 +155,21 @@ class HLGaussObjective(_DistributionalObjective):
         super().__init__(learner_cfg, learner_cfg.atoms)
         self.edges_K1 = bin_edges(learner_cfg.v_min, learner_cfg.v_max, learner_cfg.atoms)
         self.centers_K = bin_centers(self.edges_K1)
+        self.values_K = self.centers_K  # what Q averages over
         self.sigma = learner_cfg.hl_sigma * (learner_cfg.v_max - learner_cfg.v_min) / learner_cfg.atoms
 
     def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
         return categorical_mean(out_BAK, self.centers_K.to(out_BAK.device))  # (B, A)
 
-    def per_sample(self, taken_BK, next_BK, batch):
+    def target_probs(self, reward_B, done_B, discount_B, next_BK):
+        """The Gaussian-smoothed histogram (B, K) of the scalar TD target r + discount (1 - done) Q(s', a*)."""
         next_q_B = categorical_mean(next_BK, self.centers_K.to(next_BK.device))
-        y_B = batch.reward + batch.discount * (1.0 - batch.done) * next_q_B
-        return categorical_cross_entropy(taken_BK, hl_gauss_histogram(y_B, self.edges_K1.to(y_B.device), self.sigma))
+        y_B = reward_B + discount_B * (1.0 - done_B) * next_q_B
+        return hl_gauss_histogram(y_B, self.edges_K1.to(y_B.device), self.sigma)
+
+    def per_sample(self, taken_BK, next_BK, batch):
+        return categorical_cross_entropy(taken_BK, self.target_probs(batch.reward, batch.done, batch.discount,
+                                                                     next_BK))
 
 
 OBJECTIVES = {"td": TDObjective, "c51": C51Objective, "qr": QRObjective, "hl_gauss": HLGaussObjective}

@@ -163,8 +163,8 @@ class LearnerConfig(_Section):
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this; 0 disables clipping")
     double: bool = _f(True, "Double DQN: online network picks the next action, target network values it")
     backend: str = _f("auto", "how a gradient step is computed: autograd (any network: module forward, "
-                              "loss.backward(), torch.optim.Adam); flat (deepq's plain or dueling MLP only, with a "
-                              "hand-written backward pass, ~2.5x faster on a small CPU); auto = flat where it "
+                              "loss.backward(), torch.optim.Adam); flat (deepq's plain or dueling MLP only, TD, "
+                              "C51 or HL-Gauss, with a hand-written backward pass, ~2.5x faster on a small CPU); auto = flat where it "
                               "applies, autograd otherwise", choices=("auto", "autograd", "flat"))
     q_regularization: float = _f(0.0, "adds c * mean Q(s,a) of the batch to the loss (notebook 002: 0.1), pulling "
                                       "Q-values down; 0 disables")
@@ -174,7 +174,7 @@ class LearnerConfig(_Section):
                               "(QR-DQN, Dabney et al. 2018: `quantiles` per action, quantile Huber loss, kappa 1); "
                               "hl_gauss (Farebrother et al. 2024: Q as a categorical over `atoms` bins on [v_min, "
                               "v_max], cross-entropy to a Gaussian-smoothed histogram of the TD target). Not td: "
-                              "the autograd learner, Q = the distribution's mean, the per-sample loss is the "
+                              "Q = the distribution's mean, the per-sample loss is the "
                               "prioritized-replay priority, learner.loss/huber_delta do not apply; a network "
                               "factory must then output (B, A, K)", choices=("td", "c51", "qr", "hl_gauss"))
     v_min: float = _f(-10.0, "c51 / hl_gauss: lowest return of the support; targets below are clipped to it (set "
@@ -337,11 +337,11 @@ def validate(cfg: Config) -> None:
     _check(ln.atoms >= 2, "learner.atoms", f"must be >= 2, got {ln.atoms}")
     _check(ln.quantiles >= 1, "learner.quantiles", f"must be >= 1, got {ln.quantiles}")
     _check(ln.hl_sigma > 0.0, "learner.hl_sigma", f"must be > 0 (in bin widths; 0.75 is usual), got {ln.hl_sigma}")
-    nonflat = [key for key, on in (("learner.objective", ln.objective != "td"), ("network.layer_norm",
+    nonflat = [key for key, on in (("learner.objective=qr", ln.objective == "qr"), ("network.layer_norm",
                cfg.network.layer_norm), ("network.noisy", cfg.network.noisy)) if on]
     _check(ln.backend != "flat" or not nonflat, "learner.backend",
-           f"flat trains plain TD on deepq's plain MLP only, not with {', '.join(nonflat)}; use learner.backend=auto "
-           "(or autograd)")
+           f"flat trains TD, C51 and HL-Gauss on deepq's plain MLP only, not with {', '.join(nonflat)}; use "
+           "learner.backend=auto (or autograd)")
     tr = cfg.train
     _check(tr.total_steps >= 1, "train.total_steps", f"must be >= 1, got {tr.total_steps}")
     _check(tr.learning_starts >= 0, "train.learning_starts", f"must be >= 0, got {tr.learning_starts}")

@@ -17,7 +17,7 @@ the flat vector, so `state_dict`, `load_state_dict` and in-place edits of a para
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -111,21 +111,24 @@ def dueling_matrix(n_actions: int, device: torch.device) -> torch.Tensor:
 class FlatMLP:
     """An MLP Q-network (optionally dueling) held in a flat (S, P) vector: forward, and backward by hand.
 
-    `nets` are S identically shaped deepq.networks modules; their parameters become views of `flat_SP`.
+    `nets` are S identically shaped deepq.networks modules; their parameters become views of `flat_SP`. With
+    `atoms` = K (a categorical head: C51 or HL-Gauss logits), the output is (S, M, A, K), the dueling aggregation
+    applied per atom as the module does.
     """
 
     def __init__(self, nets: Sequence[nn.Module], activation: str, dueling: bool, n_actions: int,
-                 device: torch.device) -> None:
+                 device: torch.device, atoms: Optional[int] = None) -> None:
         self.flat_SP, self.layout = bind(nets, device)
         self.layers = self.layout.views(self.flat_SP)  # cached views: they follow in-place updates of flat_SP
         self.weights_T = [weight.transpose(1, 2) for weight, _ in self.layers]
         self.act = KERNELS[ACTIVATIONS[activation]]
+        self.n_actions, self.atoms = n_actions, atoms
         self.dueling_DA = dueling_matrix(n_actions, device) if dueling else None
         self.dueling_AD = None if self.dueling_DA is None else self.dueling_DA.t().contiguous()
 
     def forward(self, x_SMO: torch.Tensor, keep: bool = False) -> tuple[torch.Tensor, list]:
-        """Q-values (S, M, A); with `keep`, also what `backward` needs: each hidden layer's (input,
-        pre-activation, output) and the output layer's input."""
+        """Q-values (S, M, A) (with `atoms`: logits (S, M, A, K)); with `keep`, also what `backward` needs: each
+        hidden layer's (input, pre-activation, output) and the output layer's input."""
         saved, h = [], x_SMO
         for (_, bias), weight_T in zip(self.layers[:-1], self.weights_T):
             z = torch.baddbmm(bias, h, weight_T)
@@ -136,15 +139,29 @@ class FlatMLP:
         out = torch.baddbmm(self.layers[-1][1], h, self.weights_T[-1])
         if keep:
             saved.append(h)
+        if self.atoms is not None:  # rows [V_1..V_K, A_1,1..A_1,K, ...] (the value head's K rows first)
+            out = out.view(*out.shape[:2], -1, self.atoms)  # (S, M, 1 + A or A, K)
+            if self.dueling_DA is None:
+                return out, saved
+            # per atom, V + A - mean(A) as elementwise ops (as a product with D it is S * M tiny matrix products)
+            advantage = out[:, :, 1:]
+            return out[:, :, :1] + (advantage - advantage.mean(dim=2, keepdim=True)), saved
         if self.dueling_DA is not None:
             out = torch.matmul(out, self.dueling_DA)
         return out, saved
 
     def backward(self, saved: list, dq_SBA: torch.Tensor, grads: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Write dLoss/dweights into `grads` (views of a flat gradient vector in this network's layout), given
-        dLoss/dQ (S, B, A) for the first B rows of the kept forward (the rows after them get no gradient)."""
+        dLoss/dQ (S, B, A) (with `atoms`: dLoss/dlogits (S, B, A, K)) for the first B rows of the kept forward
+        (the rows after them get no gradient)."""
         rows = dq_SBA.shape[1]
-        g = dq_SBA if self.dueling_AD is None else torch.matmul(dq_SBA, self.dueling_AD)
+        if self.atoms is not None:
+            g = dq_SBA  # dLoss/dlogits (S, B, A, K) -> dLoss/d[V, A] (S, B, 1 + A, K): V gets the sum over actions,
+            if self.dueling_DA is not None:  # each A its own gradient less the mean over actions
+                g = torch.cat([g.sum(dim=2, keepdim=True), g - g.mean(dim=2, keepdim=True)], dim=2)
+            g = g.reshape(*g.shape[:2], -1)
+        else:
+            g = dq_SBA if self.dueling_AD is None else torch.matmul(dq_SBA, self.dueling_AD)
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             if i < last:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from deepq.fast.adam import FlatAdam
-from deepq.algo.objectives import Loss, TensorBatch
+from deepq.algo.objectives import Loss, TensorBatch, make_objective
 from deepq.config.schema import Config
 from deepq.fast.handgrad import KERNELS, FlatMLP, clip_grad_norm
 from deepq.algo.losses import td_loss, td_loss_grad
@@ -22,6 +22,9 @@ from deepq.algo.targets import double_q_target, hard_update, soft_update, td_tar
 from deepq.errors import DeepQError
 from deepq.nets.activations import ACTIVATIONS
 from deepq.nets.networks import DuelingQNetwork, QNetwork
+
+
+CATEGORICAL = ("c51", "hl_gauss")  # objectives whose head is categorical logits (B, A, K), trained by cross-entropy
 
 
 class FlatLearner:
@@ -37,9 +40,13 @@ class FlatLearner:
         if cfg.target.kind != "none":
             self.target_nets = [copy.deepcopy(net).requires_grad_(False) for net in nets]
         net_cfg = cfg.network
-        self.online = FlatMLP(nets, net_cfg.activation, net_cfg.dueling, n_actions, device)
+        # A categorical head (C51, HL-Gauss): the objective's own target distribution and Q = its mean.
+        self.categorical = make_objective(cfg.learner) if cfg.learner.objective in CATEGORICAL else None
+        atoms = None if self.categorical is None else cfg.learner.atoms
+        self.values_K = None if self.categorical is None else self.categorical.values_K.to(device)
+        self.online = FlatMLP(nets, net_cfg.activation, net_cfg.dueling, n_actions, device, atoms)
         self.target = None if self.target_nets is None else \
-            FlatMLP(self.target_nets, net_cfg.activation, net_cfg.dueling, n_actions, device)
+            FlatMLP(self.target_nets, net_cfg.activation, net_cfg.dueling, n_actions, device, atoms)
         self.params_SP = self.online.flat_SP
         self.params_SP.grad = torch.zeros_like(self.params_SP)
         self.grads = self.online.layout.views(self.params_SP.grad)
@@ -47,12 +54,21 @@ class FlatLearner:
         self.grad_steps = 0
 
     def q_values(self, obs_SNO: torch.Tensor) -> torch.Tensor:
-        return self.online.forward(obs_SNO)[0]  # (S, N, A)
+        out = self.online.forward(obs_SNO)[0]
+        return out if self.categorical is None else self._q_of(out)  # (S, N, A)
+
+    def _q_of(self, logits_SNAK: torch.Tensor) -> torch.Tensor:
+        """Q = the categorical's mean over its values (C51's support, HL-Gauss's bin centres)   (S, N, A)."""
+        return torch.matmul(torch.softmax(logits_SNAK, dim=-1), self.values_K)
 
     def step(self, obs_SBO: torch.Tensor, action_SB: torch.Tensor, reward_SB: torch.Tensor,
              next_obs_SBO: torch.Tensor, done_SB: torch.Tensor, discount_SB: torch.Tensor,
              weights_SB: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One gradient step per network; returns the TD errors (S, B), the losses (S,) and mean Q(s, a) (S,)."""
+        """One gradient step per network; returns the TD errors (S, B) (a categorical head: the per-sample
+        cross-entropies, the priorities), the losses (S,) and mean Q(s, a) (S,)."""
+        if self.categorical is not None:
+            return self._categorical_step(obs_SBO, action_SB, reward_SB, next_obs_SBO, done_SB, discount_SB,
+                                          weights_SB)
         learner = self.cfg.learner
         batch = action_SB.shape[1]
         both = learner.double or self.target is None
@@ -76,13 +92,50 @@ class FlatLearner:
             dq_taken_SB.add_(learner.q_regularization / batch)
 
         dq_SBA = torch.zeros_like(q_SBA).scatter_(-1, action_SB1, dq_taken_SB.unsqueeze(-1))
-        self.online.backward(saved, dq_SBA, self.grads)
-        if learner.max_grad_norm > 0:
-            clip_grad_norm(self.params_SP.grad, learner.max_grad_norm)
+        self._apply(saved, dq_SBA)
+        return td_error_SB, loss_S, q_mean_S
+
+    def _categorical_step(self, obs_SBO, action_SB, reward_SB, next_obs_SBO, done_SB, discount_SB, weights_SB):
+        """C51 / HL-Gauss: cross-entropy of the taken action's logits to the objective's target distribution;
+        its gradient with respect to those logits is softmax - target (times the sample's weight / B)."""
+        double = self.cfg.learner.double
+        seeds, batch = action_SB.shape
+        both = double or self.target is None
+        x_SMO = torch.cat([obs_SBO, next_obs_SBO], dim=1) if both else obs_SBO
+        logits_SMAK, saved = self.online.forward(x_SMO, keep=True)
+        logits_SBAK = logits_SMAK[:, :batch]
+        next_online_SBAK = logits_SMAK[:, batch:] if both else None
+        next_target_SBAK = self.target.forward(next_obs_SBO)[0] if self.target is not None else next_online_SBAK
+        chooser_SBAK = next_online_SBAK if double else next_target_SBAK
+        k = logits_SBAK.shape[-1]
+        best_SB11 = self._q_of(chooser_SBAK).argmax(dim=-1).view(seeds, batch, 1, 1).expand(-1, -1, 1, k)
+        next_BK = next_target_SBAK.gather(2, best_SB11).view(seeds * batch, k)
+        target_SBK = self.categorical.target_probs(reward_SB.reshape(-1), done_SB.reshape(-1),
+                                                   discount_SB.reshape(-1), next_BK).view(seeds, batch, k)
+        action_SB11 = action_SB.view(seeds, batch, 1, 1).expand(-1, -1, 1, k)
+        taken_SBK = logits_SBAK.gather(2, action_SB11).squeeze(2)
+        log_probs_SBK = torch.log_softmax(taken_SBK, dim=-1)
+        probs_SBK = log_probs_SBK.exp()
+        loss_SB = -(target_SBK * log_probs_SBK).sum(dim=-1)
+        if weights_SB is None:
+            loss_S = loss_SB.mean(dim=-1)
+            d_taken_SBK = (probs_SBK - target_SBK).mul_(1.0 / batch)
+        else:
+            loss_S = (loss_SB * weights_SB).mean(dim=-1)
+            d_taken_SBK = (probs_SBK - target_SBK).mul_((weights_SB / batch).unsqueeze(-1))
+        d_logits_SBAK = torch.zeros_like(logits_SBAK).scatter_(2, action_SB11, d_taken_SBK.unsqueeze(2))
+        q_mean_S = torch.matmul(probs_SBK, self.values_K).mean(dim=-1)
+        self._apply(saved, d_logits_SBAK)
+        return loss_SB, loss_S, q_mean_S
+
+    def _apply(self, saved: list, d_out: torch.Tensor) -> None:
+        """Backward pass, clipping, Adam and the target update from dLoss/d(the network's output)."""
+        self.online.backward(saved, d_out, self.grads)
+        if self.cfg.learner.max_grad_norm > 0:
+            clip_grad_norm(self.params_SP.grad, self.cfg.learner.max_grad_norm)
         self.optimizer.step()
         self.grad_steps += 1
         self._sync_target()
-        return td_error_SB, loss_S, q_mean_S
 
     def set_lr(self, lr: float) -> None:
         self.optimizer.lr = lr
@@ -101,8 +154,11 @@ Learner = FlatLearner  # the name bench/ and older code use
 
 def unsupported_reason(net: nn.Module, cfg: Config) -> Optional[str]:
     """None where the fast path trains `net` exactly as autograd would, else why not (one phrase)."""
-    if cfg.learner.objective != "td" or cfg.network.layer_norm or cfg.network.noisy:
-        return "it trains plain TD only (not learner.objective != td, network.layer_norm or network.noisy)"
+    if cfg.learner.objective not in ("td",) + CATEGORICAL or cfg.network.layer_norm or cfg.network.noisy:
+        return ("it trains TD, C51 and HL-Gauss only (not learner.objective=qr, network.layer_norm or "
+                "network.noisy)")
+    if getattr(net, "atoms", None) != (None if cfg.learner.objective == "td" else cfg.learner.atoms):
+        return "its outputs per action do not match learner.objective and learner.atoms"
     if type(net) not in (QNetwork, DuelingQNetwork):
         return f"it is a {type(net).__name__}, not deepq's plain or dueling MLP (deepq.nets.networks)"
     if net.encoder is not None:
