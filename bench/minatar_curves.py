@@ -1,4 +1,5 @@
-"""Learning curves of the `minatar` preset on MinAtar games, measured on this machine: greedy evaluation every
+"""Learning curves of each MinAtar game's preset (`deepq train --env MinAtar/<Game>-v1`: the `minatar` preset, or
+the game's own where one ships, as for Asterix and Seaquest), measured on this machine: greedy evaluation every
 50k env steps (10 episodes), wall-clock and training env steps/s, per seed, then a table at a few checkpoints,
 the first evaluation at the MinAtar paper's 5M-frame score, and the final agent on 100 greedy episodes (reset
 seeds 1000-1099, cached in the run's final-score.json).
@@ -7,8 +8,9 @@ seeds 1000-1099, cached in the run's final-score.json).
     python bench/minatar_curves.py --report-only --out runs/minatar-curves     # the table from finished runs
     python bench/minatar_curves.py --report-only --out runs/minatar-curves --plot curves.png   # and the curves
 
-Each run is a real `deepq train` process (one at a time unless --parallel); the runs stay in --out. The preset is
-not tuned: these seeds are the first it ever ran on. The MinAtar paper's DQN after 5M frames (read off its
+Each run is a real `deepq train` process (one at a time unless --parallel); the runs stay in --out. `--report-only`
+reads any run directories named <Game>-seed<N> in --out (a run trained or resumed by hand too). The presets are
+not tuned per seed: the seeds in docs/pixels.md are the first each ran on. The MinAtar paper's DQN after 5M frames (read off its
 figure): Breakout 10, SpaceInvaders 43, Asterix 17, Freeway 50, Seaquest 20.
 """
 

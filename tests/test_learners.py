@@ -145,10 +145,11 @@ def layer_norm_mlp(observation_space, n_actions):
 
 
 def test_a_network_of_q_values_under_a_categorical_objective_is_refused_in_one_line_before_training():
-    cfg = deepq.config.resolve(env_id="CartPole-v1")  # the preset trains an HL-Gauss head: (B, A, 51)
-    with pytest.raises(DeepQError, match=r"^learner.objective=hl_gauss needs a network that outputs \(batch, "
-                                         r"n_actions, 51\) \(B, 2, 51\); yours outputs \(2,\) per observation: for "
-                                         r"a network of Q-values set learner.objective=td") as info:
+    cfg = deepq.config.resolve(env_id="CartPole-v1")  # the preset trains an HL-Gauss head: (B, A, K)
+    k = cfg.learner.atoms
+    with pytest.raises(DeepQError, match=rf"^learner.objective=hl_gauss needs a network that outputs \(batch, "
+                                         rf"n_actions, {k}\) \(B, 2, {k}\); yours outputs \(2,\) per observation: "
+                                         r"for a network of Q-values set learner.objective=td") as info:
         DQNAgent(spaces.Box(-1, 1, (4,)), 2, cfg, network=layer_norm_mlp)
     assert "\n" not in str(info.value)
     with pytest.raises(DeepQError, match=r"^learner.objective=td needs a network that outputs Q-values"):
