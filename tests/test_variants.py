@@ -254,7 +254,8 @@ OPTIONS = [
 @pytest.mark.slow
 def test_every_replay_kind_trains_with_every_option(kind, options):
     cfg = resolve(env_id="CartPole-v1", overrides={**QUIET, "train.total_steps": 400, "train.learning_starts": 100,
-                                                   "eval.interval": 0, "replay.batch_size": 16, **kind, **options})
+                                                   "eval.interval": 0, "replay.batch_size": 16,
+                                                   "learner.objective": "td", **kind, **options})  # the TD options
     agent = deepq.train(cfg, quiet=True)
     r = agent.result
     assert r.env_steps >= 400 and r.grad_steps > 0
