@@ -71,7 +71,8 @@ def test_an_image_task_trains_end_to_end_with_a_conv_network(tmp_path):
         "env.num_envs": 1, "train.total_steps": 3000, "train.learning_starts": 200, "eval.interval": 500,
         "eval.episodes": 10, "eval.threshold": 1.0, "eval.stop_when_solved": False, "replay.capacity": 5000,
         "exploration.duration": 1500, "log.tensorboard": False, "log.progress": False, "log.plot": False,
-        "log.checkpoint_interval": 1000, "learner.lr": 1e-3, "replay.n_step": 1})
+        "log.checkpoint_interval": 1000, "learner.lr": 1e-3, "replay.n_step": 1,
+        "learner.objective": "td"})  # small_conv outputs Q-values (the preset's head is HL-Gauss)
     run = tmp_path / "run"
     agent = deepq.train(cfg, run, env=pixel_chain, network=small_conv, quiet=True)
     assert isinstance(agent.online, SmallConv) and isinstance(agent.learner, AutogradLearner)

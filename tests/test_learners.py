@@ -239,7 +239,7 @@ def test_custom_layer_norm_network_solves_cartpole(tmp_path):
 
 @pytest.mark.slow
 def test_a_network_that_cannot_be_imported_back_trains_and_loading_says_what_to_pass(tmp_path):
-    cfg = tiny_cfg(**{"train.total_steps": 600, "eval.interval": 0})
+    cfg = tiny_cfg(**{"train.total_steps": 600, "eval.interval": 0, "learner.objective": "td"})  # Q-values out
     factory = lambda space, n: LayerNormMLP(space, n)  # noqa: E731 - the case under test
     deepq.train(cfg, tmp_path / "run", network=factory, quiet=True)
     with pytest.raises(DeepQError, match=r"cannot be imported .*deepq.load_agent\(run, network=factory\)") as info:
@@ -259,7 +259,7 @@ def test_a_network_factory_from_the_command_line_in_the_working_directory(tmp_pa
         "from torch import nn\n\n"
         "def tanh_mlp(observation_space, n_actions):\n"
         "    return nn.Sequential(nn.Linear(observation_space.shape[0], 32), nn.Tanh(), nn.Linear(32, n_actions))\n")
-    tiny = tiny_cli(**{"train.total_steps": 600})
+    tiny = tiny_cli(**{"train.total_steps": 600, "learner.objective": "td"})  # the factory's network outputs Q-values
 
     def deepq_cli(*args):
         return subprocess.run([sys.executable, "-m", "deepq.cli", *args], capture_output=True, text=True,

@@ -79,7 +79,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     run = tmp_path / "run"
     out = deepq("train", "--run-dir", str(run), *BASE, "train.total_steps=20000", "log.checkpoint_interval=1000",
                 "train.learning_starts=1500", "eval.interval=0",
-                "learner.lr=1e6", "learner.loss=mse", "learner.max_grad_norm=0")
+                "learner.lr=1e6", "learner.loss=mse", "learner.max_grad_norm=0", "learner.objective=td")
     line = one_line_error(out, "training diverged at env step ")
     assert re.search(r"train/(loss|q_mean) is (nan|inf|-inf)", line), line
     assert "try a lower learner.lr (now 1e+06), learner.loss=huber, learner.max_grad_norm=10" in line
