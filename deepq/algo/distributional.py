@@ -36,7 +36,7 @@ def categorical_projection(reward_B: torch.Tensor, done_B: torch.Tensor, discoun
     # Only the two atoms around Tz_j get weight: the lower one l = floor(b) gets 1 - (b - l), the next l + 1 gets
     # b - l (at b = K - 1 exactly, l is the last atom and keeps it all): a scatter over B x K, not a B x K x K sum.
     position_BK = ((tz_BK - v_min) / dz).clamp(0.0, k - 1)
-    lower_BK = position_BK.floor().clamp(max=k - 1)
+    lower_BK = position_BK.floor()
     upper_frac_BK = position_BK - lower_BK
     lower_idx_BK = lower_BK.long()
     upper_idx_BK = (lower_idx_BK + 1).clamp(max=k - 1)

@@ -84,8 +84,11 @@ class _DistributionalObjective:
                              f"{self.k}); this one outputs {tuple(out.shape)} (a network factory must output K "
                              "values per action)")
 
+    values_K: torch.Tensor  # a categorical head's values (C51's support, HL-Gauss's bin centres)
+
     def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Q = the categorical's mean over its values (QR-DQN overrides: the mean of its quantiles)   (B, A)."""
+        return categorical_mean(out_BAK, self.values_K.to(out_BAK.device))
 
     def per_sample(self, taken_BK: torch.Tensor, next_BK: torch.Tensor, batch: TensorBatch) -> torch.Tensor:
         raise NotImplementedError
@@ -114,9 +117,6 @@ class C51Objective(_DistributionalObjective):
         super().__init__(learner_cfg, learner_cfg.atoms)
         self.support_K = support(learner_cfg.v_min, learner_cfg.v_max, learner_cfg.atoms)
         self.values_K = self.support_K  # what Q averages over
-
-    def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
-        return categorical_mean(out_BAK, self.support_K.to(out_BAK.device))  # (B, A)
 
     def target_probs(self, reward_B, done_B, discount_B, next_BK):
         """The projected Bellman target distribution (B, K) from the next state's logits at a*."""
@@ -157,9 +157,6 @@ class HLGaussObjective(_DistributionalObjective):
         self.centers_K = bin_centers(self.edges_K1)
         self.values_K = self.centers_K  # what Q averages over
         self.sigma = learner_cfg.hl_sigma * (learner_cfg.v_max - learner_cfg.v_min) / learner_cfg.atoms
-
-    def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
-        return categorical_mean(out_BAK, self.centers_K.to(out_BAK.device))  # (B, A)
 
     def target_probs(self, reward_B, done_B, discount_B, next_BK):
         """The Gaussian-smoothed histogram (B, K) of the scalar TD target r + discount (1 - done) Q(s', a*)."""

@@ -164,8 +164,8 @@ class LearnerConfig(_Section):
     double: bool = _f(True, "Double DQN: online network picks the next action, target network values it")
     backend: str = _f("auto", "how a gradient step is computed: autograd (any network: module forward, "
                               "loss.backward(), torch.optim.Adam); flat (deepq's plain or dueling MLP only, TD, "
-                              "C51 or HL-Gauss, with a hand-written backward pass, ~2.5x faster on a small CPU); auto = flat where it "
-                              "applies, autograd otherwise", choices=("auto", "autograd", "flat"))
+                              "C51 or HL-Gauss, with a hand-written backward pass, ~2.5x faster on a small CPU); "
+                              "auto = flat where it applies, autograd otherwise", choices=("auto", "autograd", "flat"))
     q_regularization: float = _f(0.0, "adds c * mean Q(s,a) of the batch to the loss (notebook 002: 0.1), pulling "
                                       "Q-values down; 0 disables")
     objective: str = _f("td", "what the network outputs and how it learns: td (Q-values, Huber/MSE TD loss); c51 "

@@ -122,7 +122,7 @@ class FlatMLP:
         self.layers = self.layout.views(self.flat_SP)  # cached views: they follow in-place updates of flat_SP
         self.weights_T = [weight.transpose(1, 2) for weight, _ in self.layers]
         self.act = KERNELS[ACTIVATIONS[activation]]
-        self.n_actions, self.atoms = n_actions, atoms
+        self.atoms = atoms
         self.dueling_DA = dueling_matrix(n_actions, device) if dueling else None
         self.dueling_AD = None if self.dueling_DA is None else self.dueling_DA.t().contiguous()
 
