@@ -282,6 +282,9 @@ def _report(cfg, agent, run_dir) -> int:
     r = agent.result
     status = (f"solved (greedy mean >= {r.threshold:g}) after {r.solved_at_env_steps} env steps"
               if r.solved else "not solved within the budget")
+    if cfg.eval.target is not None and r.solved:
+        status += (f", target {cfg.eval.target:g} confirmed after {r.target_at_env_steps} env steps"
+                   if r.target_at_env_steps is not None else f", target {cfg.eval.target:g} not reached")
     last = r.last_eval["mean"] if r.last_eval else float("nan")
     print(f"{cfg.env.id} seed {cfg.seed}: {status}; {r.env_steps} env steps, {r.grad_steps} gradient steps, "
           f"{r.train_seconds:.1f} s; last evaluation {last:.1f}")

@@ -130,7 +130,8 @@ def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSign
 
 def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buffer: ReplayBuffer,
           collector: Collector, act_rng: np.random.Generator, replay_rng: np.random.Generator) -> str:
-    """DQN (Mnih et al. 2015), one vector step per iteration; returns why it ended: budget, solved or callback."""
+    """DQN (Mnih et al. 2015), one vector step per iteration; returns why it ended: budget, solved, target or
+    callback."""
     c, timer = run.counters, run.timer
     refresh_priorities = cfg.replay.kind in ("prioritized", "loss_softmax")
     beta_steps = (cfg.replay.beta_steps or cfg.train.total_steps) if cfg.replay.kind == "prioritized" else 0
@@ -164,10 +165,10 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
             c.grad_steps = agent.grad_steps
 
         if run.eval_due():
-            solved = run.evaluate(agent, epsilon)
+            reached = run.evaluate(agent, epsilon)  # "solved", "target" (eval.target) or ""
             t = timer.add("eval", t)
-            if solved and cfg.eval.stop_when_solved:
-                return "solved"
+            if reached and cfg.eval.stop_when_solved:
+                return reached
         if not run.step_done(agent, stop):  # checkpoint when due, Ctrl-C, callbacks' on_step
             return "callback"
         t = timer.add("checkpoint", t)

@@ -122,3 +122,33 @@ def test_confirm_keys_are_validated():
         cfg_for(**{"eval.confirm_episodes": -1})
     with pytest.raises(deepq.DeepQError, match="eval.confirm_z"):
         cfg_for(**{"eval.confirm_z": -0.5})
+
+
+def test_a_target_trains_on_past_the_solve_to_a_confirmed_better_agent(tmp_path):
+    """eval.target: solved is recorded at the threshold's first confirmed check; training stops at the first
+    check confirmed at or above the target (one confirmation per check decides both)."""
+    cfg = resolve(env_id="CartPole-v1", seed=0, overrides={
+        "train.total_steps": 20000, "eval.interval": 500, "eval.episodes": 5, "eval.screen_episodes": None,
+        "eval.threshold": 60, "eval.target": 300, "eval.confirm_episodes": 40, "log.tensorboard": False,
+        "log.plot": False})
+    r = deepq.train(cfg, tmp_path / "run", quiet=True).result
+    assert r.solved and r.stopped == "target"
+    assert r.solved_at_env_steps < r.target_at_env_steps == r.env_steps
+    last = r.confirmations[-1]
+    assert last["env_steps"] == r.target_at_env_steps and last["bound"] >= 300
+    assert all(c["bound"] < 300 for c in r.confirmations[:-1])  # no earlier check was confirmed at the target
+    solving = [c for c in r.confirmations if c["env_steps"] == r.solved_at_env_steps]
+    assert len(solving) == 1 and solving[0]["passed"] and solving[0]["bound"] >= 60
+    assert all(not c["passed"] for c in r.confirmations if c["env_steps"] < r.solved_at_env_steps)
+    import json
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["target_at_env_steps"] == r.target_at_env_steps and summary["stopped"] == "target"
+
+
+def test_a_target_below_the_threshold_is_refused_in_one_line(tmp_path):
+    cfg = resolve(env_id="CartPole-v1", seed=0, overrides={"eval.target": 400, "train.total_steps": 2000})
+    with pytest.raises(deepq.DeepQError, match="eval.target=400 is below the solved threshold 475"):
+        deepq.train(cfg, quiet=True)
+    with pytest.raises(deepq.DeepQError, match="eval.target"):
+        cfg_for(**{"eval.target": float("inf")})

@@ -214,6 +214,9 @@ class EvalConfig(_Section):
                                "mean - confirm_z * std / sqrt(confirm_episodes) >= the threshold (2 = the agent is "
                                "solved with ~98% confidence; a margin in each env's own spread of returns)")
     stop_when_solved: bool = _f(True, "stop training at the first solved evaluation and keep that agent")
+    target: Optional[float] = _f(None, "a better agent than solved: train on after the solve until an evaluation "
+                                       "at or above this mean is confirmed as the threshold's is (eval.confirm_z), "
+                                       "then stop there (with eval.stop_when_solved); empty = stop at the solve")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -362,6 +365,8 @@ def validate(cfg: Config) -> None:
     _check(cfg.eval.confirm_episodes >= 0, "eval.confirm_episodes",
            f"must be >= 0 (0 = no confirmation), got {cfg.eval.confirm_episodes}")
     _check(cfg.eval.confirm_z >= 0.0, "eval.confirm_z", f"must be >= 0, got {cfg.eval.confirm_z}")
+    _check(cfg.eval.target is None or math.isfinite(cfg.eval.target), "eval.target",
+           f"must be a finite number or empty, got {cfg.eval.target}")
     _check(cfg.log.checkpoint_interval >= 0, "log.checkpoint_interval",
            f"must be >= 0, got {cfg.log.checkpoint_interval}")
 

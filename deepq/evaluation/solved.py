@@ -60,10 +60,11 @@ class Confirmation:
     episodes: int
     passed: bool
     seconds: float
+    bound: float = math.inf  # mean - confirm_z standard errors: the level this agent is confirmed at
 
     def to_dict(self) -> dict:
         return {"env_steps": self.env_steps, "mean": self.mean, "std": self.std, "min": self.min, "episodes": self.episodes,
-                "passed": self.passed,
+                "passed": self.passed, "bound": self.bound,
                 "seconds": round(self.seconds, 4)}
 
 
@@ -81,18 +82,27 @@ def confirm(cfg, policy: Policy, env_steps: int, threshold: float) -> Confirmati
     ev = summarize(returns)
     bound = ev.mean - cfg.eval.confirm_z * ev.std / math.sqrt(n)  # lower confidence bound of the agent's mean
     return Confirmation(env_steps=env_steps, mean=ev.mean, std=ev.std, min=ev.min, episodes=n, passed=bound >= threshold,
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started, bound=bound)
+
+
+def confirmed_level(cfg, eval_mean: float, level: Optional[float], threshold: float, policy: Policy,
+                    env_steps: int, on_confirm: Optional[Callable[[Confirmation], None]] = None) -> Optional[float]:
+    """After an in-training evaluation with mean `eval_mean`: None when it is below `level` (nothing to confirm);
+    else the level the agent is confirmed at, the lower bound of a confirmation on fresh episodes (`on_confirm`
+    sees it; its `passed` is against `threshold`), or +inf with `eval.confirm_episodes` = 0."""
+    if level is None or eval_mean < level:
+        return None
+    if not cfg.eval.confirm_episodes:
+        return math.inf
+    outcome = confirm(cfg, policy, env_steps, threshold)
+    if on_confirm is not None:
+        on_confirm(outcome)
+    return outcome.bound
 
 
 def is_solved(cfg, eval_mean: float, threshold: Optional[float], policy: Policy, env_steps: int,
               on_confirm: Optional[Callable[[Confirmation], None]] = None) -> bool:
     """The solved check after an in-training evaluation with mean `eval_mean`: at or above the threshold, and,
     with `eval.confirm_episodes` > 0, confirmed on fresh episodes (`on_confirm` sees each confirmation)."""
-    if threshold is None or eval_mean < threshold:
-        return False
-    if not cfg.eval.confirm_episodes:
-        return True
-    outcome = confirm(cfg, policy, env_steps, threshold)
-    if on_confirm is not None:
-        on_confirm(outcome)
-    return outcome.passed
+    bound = confirmed_level(cfg, eval_mean, threshold, threshold, policy, env_steps, on_confirm)
+    return bound is not None and bound >= threshold

@@ -18,9 +18,9 @@ from typing import Optional, Sequence
 
 
 from deepq.config.schema import Config, flatten
-from deepq.errors import Diverged, WriteError
+from deepq.errors import DeepQError, Diverged, WriteError
 from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, screened_returns, summarize
-from deepq.evaluation.solved import is_solved, solve_threshold
+from deepq.evaluation.solved import confirmed_level, solve_threshold
 from deepq.run import resuming, runs, snapshot
 from deepq.run.callbacks import Callback
 from deepq.checkpoint import save_checkpoint
@@ -59,7 +59,8 @@ class TrainResult:
     last_eval: Optional[dict] = None
     best_eval_mean: Optional[float] = None
     time_breakdown_s: dict = field(default_factory=dict)
-    stopped: str = ""  # why training ended: budget, solved, callback, interrupted (SIGINT), diverged, error (...)
+    target_at_env_steps: Optional[int] = None  # eval.target's first confirmed evaluation
+    stopped: str = ""  # why training ended: budget, solved, target, callback, interrupted (SIGINT), diverged, error
     confirmations: list = field(default_factory=list)  # eval.confirm_episodes checks on fresh episodes
 
 
@@ -85,6 +86,9 @@ class RunSession:
         self.counters = Counters(next_eval=max(cfg.eval.interval, cfg.train.learning_starts),
                                  next_checkpoint=cfg.log.checkpoint_interval)
         self.threshold = solve_threshold(cfg)  # the env's reward_threshold unless eval.threshold is set
+        if cfg.eval.target is not None and self.threshold is not None and cfg.eval.target < self.threshold:
+            raise DeepQError(f"eval.target={cfg.eval.target:g} is below the solved threshold {self.threshold:g}: "
+                             "a target is a better agent than solved; raise it or leave it empty")
         self.result = TrainResult(threshold=self.threshold)
         self.timer = Timer()
         self.logger, self.csv = MetricsLogger([]), None
@@ -152,8 +156,10 @@ class RunSession:
         c.next_eval += self.cfg.eval.interval
         return True
 
-    def evaluate(self, agent, epsilon: float) -> bool:
-        """The in-training greedy evaluation and its bookkeeping; True when it solved the task (the first time)."""
+    def evaluate(self, agent, epsilon: float) -> str:
+        """The in-training greedy evaluation and its bookkeeping. Returns why training may stop here: "solved" (the
+        first confirmed evaluation at or above the threshold, with no `eval.target` above it), "target" (the first
+        confirmed at or above `eval.target`), else ""."""
         cfg, c, result = self.cfg, self.counters, self.result
         if self.eval_runner is None:
             self.eval_runner = EpisodeRunner(cfg.env, cfg.eval.episodes, cfg.env.max_episode_steps)
@@ -168,15 +174,26 @@ class RunSession:
         if result.best_eval_mean is None or ev.mean > result.best_eval_mean:
             result.best_eval_mean = ev.mean
             self.checkpoint("best", agent)
-        if result.solved or not is_solved(cfg, ev.mean, self.threshold, agent.greedy, c.env_steps,
-                                          lambda done: result.confirmations.append(done.to_dict())):
-            return False
-        result.solved, result.solved_at_env_steps = True, c.env_steps
-        result.seconds_to_solve = time.perf_counter() - self.started
-        for cb in self.callbacks:
-            if cb.on_solved(c.as_dict(), ev) is False:
-                self.callback_stop = True
-        return True
+        target = cfg.eval.target if self.threshold is not None else None
+        if result.target_at_env_steps is not None:
+            return ""
+        # One confirmation per check decides both: solved (its bound >= the threshold) and the target.
+        bound = confirmed_level(cfg, ev.mean, target if result.solved else self.threshold, self.threshold,
+                                agent.greedy, c.env_steps, lambda done: result.confirmations.append(done.to_dict()))
+        if bound is None:
+            return ""
+        stop = ""
+        if not result.solved and bound >= self.threshold:
+            result.solved, result.solved_at_env_steps = True, c.env_steps
+            result.seconds_to_solve = time.perf_counter() - self.started
+            for cb in self.callbacks:
+                if cb.on_solved(c.as_dict(), ev) is False:
+                    self.callback_stop = True
+            stop = "solved" if target is None else ""
+        if result.solved and target is not None and ev.mean >= target and bound >= target:
+            result.target_at_env_steps = c.env_steps
+            stop = "target"
+        return stop
 
     def step_done(self, agent, stop: StopSignals) -> bool:
         """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
