@@ -152,3 +152,7 @@ def test_a_target_below_the_threshold_is_refused_in_one_line(tmp_path):
         deepq.train(cfg, quiet=True)
     with pytest.raises(deepq.DeepQError, match="eval.target"):
         cfg_for(**{"eval.target": float("inf")})
+    no_threshold = cfg_for("CliffWalking-v1", **{"eval.target": -20, "train.total_steps": 2000,
+                                                 "env.wrappers": ["gymnasium.wrappers:FlattenObservation"]})
+    with pytest.raises(deepq.DeepQError, match="CliffWalking-v1 has no reward_threshold: set eval.threshold"):
+        deepq.train(no_threshold, quiet=True)

@@ -86,7 +86,10 @@ class RunSession:
         self.counters = Counters(next_eval=max(cfg.eval.interval, cfg.train.learning_starts),
                                  next_checkpoint=cfg.log.checkpoint_interval)
         self.threshold = solve_threshold(cfg)  # the env's reward_threshold unless eval.threshold is set
-        if cfg.eval.target is not None and self.threshold is not None and cfg.eval.target < self.threshold:
+        if cfg.eval.target is not None and self.threshold is None:
+            raise DeepQError(f"eval.target needs a solved threshold and {cfg.env.id} has no reward_threshold: set "
+                             f"eval.threshold (eval.threshold={cfg.eval.target:g} stops at that mean)")
+        if cfg.eval.target is not None and cfg.eval.target < self.threshold:
             raise DeepQError(f"eval.target={cfg.eval.target:g} is below the solved threshold {self.threshold:g}: "
                              "a target is a better agent than solved; raise it or leave it empty")
         self.result = TrainResult(threshold=self.threshold)
@@ -174,7 +177,7 @@ class RunSession:
         if result.best_eval_mean is None or ev.mean > result.best_eval_mean:
             result.best_eval_mean = ev.mean
             self.checkpoint("best", agent)
-        target = cfg.eval.target if self.threshold is not None else None
+        target = cfg.eval.target
         if result.target_at_env_steps is not None:
             return ""
         # One confirmation per check decides both: solved (its bound >= the threshold) and the target.
