@@ -87,6 +87,8 @@ def variant_rows(env_id: str) -> dict[str, tuple[str, list[str]]]:
     support = [f"learner.v_min={task['v_min']}", f"learner.v_max={task['v_max']}"]
     rows = {
         "default": (env_id, []),
+        # the preset with the Huber TD loss: CartPole-v1's and LunarLander-v3's defaults before their HL-Gauss heads
+        "td": (env_id, ["learner.objective=td"]),
         "c51": (env_id, ["learner.objective=c51", *support]),
         "qr": (env_id, ["learner.objective=qr", "learner.quantiles=32"]),  # the code default 200 costs ~10x more
         "hl_gauss": (env_id, ["learner.objective=hl_gauss", *support]),
@@ -98,10 +100,9 @@ def variant_rows(env_id: str) -> dict[str, tuple[str, list[str]]]:
         # the rainbow preset as the paper explores (and as it shipped before issue 16's measurement): noise alone
         "rainbow_eps0": ("rainbow", ["exploration.schedule=constant", "exploration.start=0", "exploration.end=0"]),
     }
-    if env_id == "CartPole-v1":  # the preset's HL-Gauss head swapped for the Huber TD loss it had before issue 16;
-        td = ["learner.objective=td"]  # the notebook-era rows (docs/variants.md, second part) were measured on that
+    if env_id == "CartPole-v1":  # the notebook-era rows (docs/variants.md, second part), on the TD preset
+        td = ["learner.objective=td"]
         rows.update({
-            "td": (env_id, td),
             "prioritized": (env_id, [*td, "replay.kind=prioritized"]),
             "loss_softmax": (env_id, [*td, "replay.kind=loss_softmax"]),
             "q_reg=0.1": (env_id, [*td, "learner.q_regularization=0.1"]),
