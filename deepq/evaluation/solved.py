@@ -60,7 +60,7 @@ class Confirmation:
     episodes: int
     passed: bool
     seconds: float
-    bound: float = math.inf  # mean - confirm_z standard errors: the level this agent is confirmed at
+    bound: float  # mean - confirm_z standard errors: the level this agent is confirmed at
 
     def to_dict(self) -> dict:
         return {"env_steps": self.env_steps, "mean": self.mean, "std": self.std, "min": self.min, "episodes": self.episodes,
