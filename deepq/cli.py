@@ -285,6 +285,9 @@ def _report(cfg, agent, run_dir) -> int:
     if cfg.eval.target is not None and r.solved:
         status += (f", target {cfg.eval.target:g} confirmed after {r.target_at_env_steps} env steps"
                    if r.target_at_env_steps is not None else f", target {cfg.eval.target:g} not reached")
+        if r.final_from_env_steps is not None:
+            status += (f" (the run's agent: the one confirmed best, at {r.best_confirmed['bound']:.1f}, after "
+                       f"{r.final_from_env_steps} env steps)")
     last = r.last_eval["mean"] if r.last_eval else float("nan")
     print(f"{cfg.env.id} seed {cfg.seed}: {status}; {r.env_steps} env steps, {r.grad_steps} gradient steps, "
           f"{r.train_seconds:.1f} s; last evaluation {last:.1f}")

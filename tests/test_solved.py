@@ -156,3 +156,47 @@ def test_a_target_below_the_threshold_is_refused_in_one_line(tmp_path):
                                                  "env.wrappers": ["gymnasium.wrappers:FlattenObservation"]})
     with pytest.raises(deepq.DeepQError, match="CliffWalking-v1 has no reward_threshold: set eval.threshold"):
         deepq.train(no_threshold, quiet=True)
+
+
+def _target_run(path, total_steps):
+    """CartPole with a low threshold (60) and a target (450) that seed 5 has not confirmed by 6,700 env steps:
+    several confirmations after the solve, the best of them before the last."""
+    cfg = resolve(env_id="CartPole-v1", seed=5, overrides={
+        "train.total_steps": total_steps, "eval.interval": 250, "eval.episodes": 5, "eval.screen_episodes": None,
+        "eval.threshold": 60, "eval.target": 450, "eval.confirm_episodes": 20, "eval.confirm_z": 6,
+        "learner.lr_end": None, "log.tensorboard": False, "log.plot": False, "log.checkpoint_interval": 0})
+    return deepq.train(cfg, path, quiet=True)
+
+
+def test_a_budget_spent_before_the_target_ends_on_the_best_confirmed_agent(tmp_path):
+    """eval.target not reached: the run's agent (final.safetensors and the agent returned) is the one confirmed at
+    the highest level since the solve, not the last one; summary.json says from when it is."""
+    import json
+
+    from deepq.checkpoint import load_checkpoint
+    from deepq.run.runs import checkpoint_path
+
+    agent = _target_run(tmp_path / "run", 6700)
+    r = agent.result
+    assert r.solved and r.stopped == "budget" and r.target_at_env_steps is None
+    since_solve = [c for c in r.confirmations if c["env_steps"] >= r.solved_at_env_steps]
+    best = max(since_solve, key=lambda c: c["bound"])
+    assert len(since_solve) >= 3 and best["bound"] < 450
+    assert r.best_confirmed == {"env_steps": best["env_steps"], "bound": best["bound"]}
+    assert r.final_from_env_steps == best["env_steps"] < r.env_steps
+    final, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "final"))
+    confirmed, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "confirmed"))
+    latest, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "latest"))
+    w = "online.0.weight" if "online.0.weight" in final else next(k for k in final if k.startswith("online."))
+    assert all((final[k] == confirmed[k]).all() for k in final)
+    assert not (final[w] == latest[w]).all()  # the last agent is kept for a resume, not as the run's agent
+    assert (agent.tensors()[w] == final[w]).all()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final_from_env_steps"] == best["env_steps"] and summary["stopped"] == "budget"
+
+    # Stopped short of that budget and resumed to it: the best confirmed agent comes back from its checkpoint.
+    _target_run(tmp_path / "short", best["env_steps"] + 50)
+    resumed = deepq.resume(tmp_path / "short", total_steps=6700, quiet=True)
+    assert resumed.result.solved_at_env_steps == r.solved_at_env_steps
+    assert resumed.result.final_from_env_steps == best["env_steps"]
+    assert all((resumed.tensors()[k] == agent.tensors()[k]).all() for k in final if not k.startswith("optim."))

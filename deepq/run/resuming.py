@@ -40,11 +40,12 @@ def config_for_resume(run_dir: str | Path, overrides: Optional[dict[str, Any]] =
 
 
 def _stopped_solved(path: Path) -> bool:
-    """Whether the run's last session ended because it solved the task (its summary.json says so)."""
+    """Whether the run's last session ended because it solved the task or reached eval.target (its summary.json
+    says so)."""
     import json
 
     try:
-        return json.loads((path / runs.SUMMARY).read_text()).get("stopped") == "solved"
+        return json.loads((path / runs.SUMMARY).read_text()).get("stopped") in ("solved", "target")
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -184,7 +185,11 @@ def restore(saved: tuple[dict, dict], parts: snapshot.Parts, cfg: Config, path: 
     past = ""
     if result.get("solved"):
         past = f", past its solve at env step {result.get('solved_at_env_steps')}"
-        if cfg.eval.stop_when_solved:  # asked to stop again: at the next evaluation that reaches the threshold
+        if cfg.eval.target is not None:  # the solve stays; a run that reached its target stops at the next one
+            if result.get("target_at_env_steps") is not None and cfg.eval.stop_when_solved:
+                result.update(target_at_env_steps=None)
+                past += f" and its target (stopping at the next confirmed check >= {cfg.eval.target:g})"
+        elif cfg.eval.stop_when_solved:  # asked to stop again: at the next evaluation that reaches the threshold
             result.update(solved=False, solved_at_env_steps=None, seconds_to_solve=None)
             past += " (stopping at the next solved evaluation)"
     if not quiet and env_steps >= cfg.train.total_steps:

@@ -60,6 +60,10 @@ class TrainResult:
     best_eval_mean: Optional[float] = None
     time_breakdown_s: dict = field(default_factory=dict)
     target_at_env_steps: Optional[int] = None  # eval.target's first confirmed evaluation
+    # eval.target: the agent confirmed at the highest level since the solve ({"env_steps", "bound"}); it becomes
+    # the final agent when the budget ends before the target (final_from_env_steps then says so)
+    best_confirmed: Optional[dict] = None
+    final_from_env_steps: Optional[int] = None
     stopped: str = ""  # why training ended: budget, solved, target, callback, interrupted (SIGINT), diverged, error
     confirmations: list = field(default_factory=list)  # eval.confirm_episodes checks on fresh episodes
 
@@ -104,6 +108,7 @@ class RunSession:
         self.callback_stop = False  # a callback returned False
         self.training = False  # set up completely: from here on a summary is written, whatever happens
         self.summary_written = False  # by `finish`, before the end state: not written again on the way out
+        self.confirmed_tensors: Optional[dict] = None  # eval.target: the best confirmed agent's weights
 
     # --- opening: everything that can refuse the run comes before anything is written ----------------------
     def read_resume_state(self) -> tuple[dict, dict]:
@@ -193,10 +198,34 @@ class RunSession:
                 if cb.on_solved(c.as_dict(), ev) is False:
                     self.callback_stop = True
             stop = "solved" if target is None else ""
-        if result.solved and target is not None and ev.mean >= target and bound >= target:
-            result.target_at_env_steps = c.env_steps
-            stop = "target"
+        if result.solved and target is not None:
+            level = bound if math.isfinite(bound) else ev.mean  # eval.confirm_episodes=0: the evaluation's
+            if result.best_confirmed is None or level > result.best_confirmed["bound"]:
+                self._keep_confirmed(agent, level)
+            if ev.mean >= target and bound >= target:
+                result.target_at_env_steps = c.env_steps
+                stop = "target"
         return stop
+
+    def _keep_confirmed(self, agent, bound: float) -> None:
+        """eval.target: keep the agent confirmed at the highest level so far (in memory and, for a resume, as
+        checkpoints/confirmed.safetensors): it is the run's agent if the budget ends before the target."""
+        self.result.best_confirmed = {"env_steps": self.counters.env_steps, "bound": bound}
+        self.confirmed_tensors = agent.tensors()
+        self.checkpoint("confirmed", agent)
+
+    def _final_tensors(self, stopped: str) -> Optional[dict]:
+        """The weights of the run's agent when it is not the last one: eval.target set, the budget spent before
+        the target was confirmed, and an agent confirmed since the solve (the best of them); else None."""
+        result = self.result
+        if stopped != "budget" or self.cfg.eval.target is None or result.target_at_env_steps is not None \
+                or result.best_confirmed is None:
+            return None
+        if self.confirmed_tensors is None and self.path is not None:  # resumed: it was kept on disk
+            from deepq.checkpoint import load_checkpoint
+
+            self.confirmed_tensors, _ = load_checkpoint(runs.checkpoint_path(self.path, "confirmed"))
+        return self.confirmed_tensors
 
     def step_done(self, agent, stop: StopSignals) -> bool:
         """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
@@ -214,15 +243,16 @@ class RunSession:
                 self.callback_stop = True
         return not self.callback_stop
 
-    def checkpoint(self, which: str, agent) -> None:
-        """A checkpoint; `latest` holds the whole training state (deepq.run.snapshot), the others the agent."""
+    def checkpoint(self, which: str, agent, tensors: Optional[dict] = None) -> None:
+        """A checkpoint; `latest` holds the whole training state (deepq.run.snapshot), the others the agent
+        (`tensors`: other weights than the agent's own, for `final`)."""
         if self.path is None:
             return
         if not agent.is_finite():  # never replace a good checkpoint with NaN weights
             raise self._diverged(agent, "the weights hold NaN or inf")
         c = self.counters
         state = {"spaces": self.spaces, "counters": c.as_dict(), "config": self.cfg.to_dict()}
-        tensors = agent.tensors()
+        tensors = agent.tensors() if tensors is None else tensors
         if which == "latest":
             self.logger.flush()
             tensors, state["resume"] = snapshot.capture(self.parts)
@@ -236,19 +266,26 @@ class RunSession:
 
     def finish(self, agent, stopped: str) -> None:
         """The loop ended by itself (budget, solved or a callback): the run's agent (`final`: the solved agent,
-        else the last one), summary.json, curve.png and, last, the end state for a larger budget (`latest`).
+        the target's, the best confirmed one when the budget ended before the target, else the last one),
+        summary.json, curve.png and, last, the end state for a larger budget (`latest`); then the agent in memory
+        becomes the final one.
 
         The order is what makes every write point recoverable (issue 14): until the last `latest` is in place, the
         previous one is on disk, and a resume from it replays, bit for bit, to this same end and writes it all
         again; once it is in place, the run is complete on disk."""
         self.result.stopped = stopped
-        self.checkpoint("final", agent)
+        final = self._final_tensors(stopped)
+        if final is not None:
+            self.result.final_from_env_steps = self.result.best_confirmed["env_steps"]
+        self.checkpoint("final", agent, final)
         if self.path is not None:
             self.logger.flush()  # the curve and a resume read the rows up to here
             runs.write_summary(self.path, self._summary())
             if self.cfg.log.plot:
                 _save_curve(self.path)
         self.checkpoint("latest", agent)
+        if final is not None:
+            agent.load_tensors(final, with_optimizer=False)
         self.summary_written = self.path is not None
 
     # --- closing ---------------------------------------------------------------------------------------------
