@@ -45,6 +45,8 @@ print(json.dumps({"seed": job["seed"], "solved": r.solved, "env_steps": r.env_st
                   "train_s": r.train_seconds, "eval_s": r.time_breakdown_s.get("eval", 0.0),
                   "threshold": solve_threshold(cfg), "final_mean": ev.mean, "final_min": ev.min,
                   "best_eval": r.best_eval_mean, "import_s": t1 - t0, "wall_s": time.perf_counter() - t0,
+                  "target_at": getattr(r, "target_at_env_steps", None),
+                  "final_from": getattr(r, "final_from_env_steps", None),
                   "confirmations": getattr(r, "confirmations", [])}))
 """
 
