@@ -184,7 +184,8 @@ def test_a_budget_spent_before_the_target_ends_on_the_best_confirmed_agent(tmp_p
     assert len(since_solve) >= 3 and best["bound"] < 450
     assert r.best_confirmed == {"env_steps": best["env_steps"], "bound": best["bound"]}
     assert r.final_from_env_steps == best["env_steps"] < r.env_steps
-    final, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "final"))
+    final, state = load_checkpoint(checkpoint_path(tmp_path / "run", "final"))
+    assert state["counters"]["env_steps"] == best["env_steps"]
     confirmed, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "confirmed"))
     latest, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "latest"))
     w = "online.0.weight" if "online.0.weight" in final else next(k for k in final if k.startswith("online."))

@@ -108,7 +108,7 @@ class RunSession:
         self.callback_stop = False  # a callback returned False
         self.training = False  # set up completely: from here on a summary is written, whatever happens
         self.summary_written = False  # by `finish`, before the end state: not written again on the way out
-        self.confirmed_tensors: Optional[dict] = None  # eval.target: the best confirmed agent's weights
+        self.confirmed: Optional[tuple[dict, dict]] = None  # eval.target: the best confirmed agent (tensors, counters)
 
     # --- opening: everything that can refuse the run comes before anything is written ----------------------
     def read_resume_state(self) -> tuple[dict, dict]:
@@ -211,21 +211,23 @@ class RunSession:
         """eval.target: keep the agent confirmed at the highest level so far (in memory and, for a resume, as
         checkpoints/confirmed.safetensors): it is the run's agent if the budget ends before the target."""
         self.result.best_confirmed = {"env_steps": self.counters.env_steps, "bound": bound}
-        self.confirmed_tensors = agent.tensors()
+        self.confirmed = agent.tensors(), self.counters.as_dict()
         self.checkpoint("confirmed", agent)
 
-    def _final_tensors(self, stopped: str) -> Optional[dict]:
-        """The weights of the run's agent when it is not the last one: eval.target set, the budget spent before
-        the target was confirmed, and an agent confirmed since the solve (the best of them); else None."""
+    def _final_agent(self, stopped: str) -> Optional[tuple[dict, dict]]:
+        """The run's agent (its tensors and counters) when it is not the last one: eval.target set, the budget
+        spent before the target was confirmed, and an agent confirmed since the solve (the best of them); else
+        None."""
         result = self.result
         if stopped != "budget" or self.cfg.eval.target is None or result.target_at_env_steps is not None \
                 or result.best_confirmed is None:
             return None
-        if self.confirmed_tensors is None and self.path is not None:  # resumed: it was kept on disk
+        if self.confirmed is None and self.path is not None:  # resumed: it was kept on disk
             from deepq.checkpoint import load_checkpoint
 
-            self.confirmed_tensors, _ = load_checkpoint(runs.checkpoint_path(self.path, "confirmed"))
-        return self.confirmed_tensors
+            tensors, state = load_checkpoint(runs.checkpoint_path(self.path, "confirmed"))
+            self.confirmed = tensors, state["counters"]
+        return self.confirmed
 
     def step_done(self, agent, stop: StopSignals) -> bool:
         """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
@@ -243,16 +245,16 @@ class RunSession:
                 self.callback_stop = True
         return not self.callback_stop
 
-    def checkpoint(self, which: str, agent, tensors: Optional[dict] = None) -> None:
+    def checkpoint(self, which: str, agent, other: Optional[tuple[dict, dict]] = None) -> None:
         """A checkpoint; `latest` holds the whole training state (deepq.run.snapshot), the others the agent
-        (`tensors`: other weights than the agent's own, for `final`)."""
+        (`other`: an earlier agent's tensors and counters instead, for `final`)."""
         if self.path is None:
             return
         if not agent.is_finite():  # never replace a good checkpoint with NaN weights
             raise self._diverged(agent, "the weights hold NaN or inf")
         c = self.counters
-        state = {"spaces": self.spaces, "counters": c.as_dict(), "config": self.cfg.to_dict()}
-        tensors = agent.tensors() if tensors is None else tensors
+        tensors, counters = (agent.tensors(), c.as_dict()) if other is None else other
+        state = {"spaces": self.spaces, "counters": counters, "config": self.cfg.to_dict()}
         if which == "latest":
             self.logger.flush()
             tensors, state["resume"] = snapshot.capture(self.parts)
@@ -274,7 +276,7 @@ class RunSession:
         previous one is on disk, and a resume from it replays, bit for bit, to this same end and writes it all
         again; once it is in place, the run is complete on disk."""
         self.result.stopped = stopped
-        final = self._final_tensors(stopped)
+        final = self._final_agent(stopped)
         if final is not None:
             self.result.final_from_env_steps = self.result.best_confirmed["env_steps"]
         self.checkpoint("final", agent, final)
@@ -285,7 +287,7 @@ class RunSession:
                 _save_curve(self.path)
         self.checkpoint("latest", agent)
         if final is not None:
-            agent.load_tensors(final, with_optimizer=False)
+            agent.load_tensors(final[0], with_optimizer=False)
         self.summary_written = self.path is not None
 
     # --- closing ---------------------------------------------------------------------------------------------
