@@ -212,7 +212,7 @@ class RunSession:
         checkpoints/confirmed.safetensors): it is the run's agent if the budget ends before the target."""
         self.result.best_confirmed = {"env_steps": self.counters.env_steps, "bound": bound}
         self.confirmed = agent.tensors(), self.counters.as_dict()
-        self.checkpoint("confirmed", agent)
+        self.checkpoint("confirmed", agent, self.confirmed)  # the same snapshot: the tensors are copied once
 
     def _final_agent(self, stopped: str) -> Optional[tuple[dict, dict]]:
         """The run's agent (its tensors and counters) when it is not the last one: eval.target set, the budget
@@ -247,7 +247,7 @@ class RunSession:
 
     def checkpoint(self, which: str, agent, other: Optional[tuple[dict, dict]] = None) -> None:
         """A checkpoint; `latest` holds the whole training state (deepq.run.snapshot), the others the agent
-        (`other`: an earlier agent's tensors and counters instead, for `final`)."""
+        (`other`: tensors and counters already taken, e.g. an earlier agent's for `final`)."""
         if self.path is None:
             return
         if not agent.is_finite():  # never replace a good checkpoint with NaN weights
