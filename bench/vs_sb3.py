@@ -155,7 +155,8 @@ def run_sb3(job: dict) -> dict:
                 self.runner = EpisodeRunner(env_id, len(seeds))
             mean = float(screened_returns(self.runner, policy, seeds, check.eval.screen_episodes, threshold).mean())
             self.eval_s += time.perf_counter() - t0
-            if is_solved(check, mean, threshold, policy, self.num_timesteps, self.confirmed):
+            if is_solved(check, mean, threshold, policy, self.num_timesteps, self.confirmed,
+                         attempt=self.confirmations + 1):  # eval.confirm_z_grows counts the tries as deepq does
                 self.solved_at = self.num_timesteps
                 self.seconds_to_solve = time.perf_counter() - started
                 return False  # stop training; this model is the final agent

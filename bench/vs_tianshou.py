@@ -95,7 +95,7 @@ for seed in seeds:
     eval_seeds = [1_000_000 + 1000 * seed + i for i in range(cfg.eval.episodes)]
     runner = EpisodeRunner(cfg.env, cfg.eval.episodes, cfg.env.max_episode_steps)
     k = cfg.eval.screen_episodes
-    state = dict(next_eval=cfg.eval.interval, evals=[], first=None, solved_at=None, s_to_solve=None, steps=0)
+    state = dict(next_eval=cfg.eval.interval, evals=[], first=None, solved_at=None, s_to_solve=None, steps=0, tries=0)
     initial = A["batch_size"] * A["num_training_envs"]
     started = time.perf_counter()
 
@@ -105,7 +105,9 @@ for seed in seeds:
             returns = np.concatenate([returns, runner.run(greedy, eval_seeds[k:])])
         mean = float(returns.mean())
         state["evals"].append((env_steps, mean))
-        if state["solved_at"] is None and is_solved(cfg, mean, threshold, greedy, env_steps):
+        if state["solved_at"] is None and is_solved(cfg, mean, threshold, greedy, env_steps,
+                                                    lambda _: state.update(tries=state["tries"] + 1),
+                                                    attempt=state["tries"] + 1):
             state["solved_at"], state["s_to_solve"] = env_steps, time.perf_counter() - started
         if state["first"] is None and mean >= threshold:
             state["first"] = len(state["evals"])

@@ -10,7 +10,8 @@ import pytest
 import deepq
 from deepq.config.schema import Config, resolve
 from deepq.evaluation.evaluate import EpisodeRunner
-from deepq.evaluation.solved import (CONFIRM_SEED_LOW, confirm, confirmation_seeds, is_solved, solve_threshold)
+from deepq.evaluation.solved import (CONFIRM_SEED_LOW, confirm, confirmation_seeds, confirmation_z, is_solved,
+                                     solve_threshold)
 
 
 def left(obs_NO):  # CartPole: always push left, episodes of 8-10 steps
@@ -101,6 +102,27 @@ def test_the_margin_is_in_standard_errors_of_the_confirmation():
     assert not confirm(base.replace(**{"eval.confirm_z": 2.0}), left, 100, just_below).passed
 
 
+def test_a_growing_z_holds_the_kth_try_to_alpha_over_k_squared():
+    """z 3: alpha = P(Z > 3) = 0.0013499; the 2nd try at alpha / 4 = 0.00033747 is z 3.3996 (normal table: P(Z >
+    3.40) = 0.00033693, a little less), the 3rd at alpha / 9 = 0.00014999 is z 3.6153 (P(Z > 3.62) = 0.00014730);
+    z 2: alpha = 0.02275, the 2nd try at 0.0056876 is z 2.5310 (P(Z > 2.53) = 0.0057031, a little more)."""
+    grows = cfg_for(**{"eval.confirm_z": 3.0, "eval.confirm_z_grows": True})
+    assert [round(confirmation_z(grows, k), 4) for k in (1, 2, 3)] == [3.0, 3.3996, 3.6153]
+    assert round(confirmation_z(grows.replace(**{"eval.confirm_z": 2.0}), 2), 4) == 2.5310
+    assert confirmation_z(grows, 10**6) > confirmation_z(grows, 10**5) > 6  # far out in the tail, still finite
+    assert [confirmation_z(cfg_for(**{"eval.confirm_z": 3.0}), k) for k in (1, 2, 9)] == [3.0, 3.0, 3.0]  # off
+
+
+def test_a_later_try_must_clear_a_wider_margin():
+    cfg = cfg_for(**{"eval.confirm_episodes": 50, "eval.confirm_z": 2.0, "eval.confirm_z_grows": True})
+    plain = confirm(cfg, left, 100, 0.0)
+    between = plain.mean - 2.3 * plain.std / np.sqrt(50)  # passes at z 2 (1st try), not at z 2.53 (2nd)
+    first, second = confirm(cfg, left, 100, between, attempt=1), confirm(cfg, left, 100, between, attempt=2)
+    assert first.passed and first.z == 2.0
+    assert not second.passed and round(second.z, 4) == 2.5310 and second.mean == first.mean
+    assert is_solved(cfg, 1e9, between, left, 100) and not is_solved(cfg, 1e9, between, left, 100, attempt=2)
+
+
 def test_training_stops_only_on_a_confirmed_agent(tmp_path):
     cfg = resolve(env_id="CartPole-v1", seed=0, overrides={
         "train.total_steps": 6000, "eval.interval": 500, "eval.episodes": 5, "eval.screen_episodes": None,
@@ -115,6 +137,28 @@ def test_training_stops_only_on_a_confirmed_agent(tmp_path):
     import json
 
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["confirmations"] == r.confirmations
+
+
+def test_each_try_of_a_run_is_held_to_its_own_margin(tmp_path):
+    """With eval.confirm_z_grows the run counts its confirmations and holds the k-th to confirmation_z(k): this
+    seed's second try (bound 250.6 at z 1) passes 250 with a fixed z and fails at the second try's z 1.75."""
+    def run(grows):
+        cfg = resolve(env_id="CartPole-v1", seed=0, overrides={
+            "train.total_steps": 8000, "eval.interval": 500, "eval.episodes": 5, "eval.screen_episodes": None,
+            "eval.threshold": 250, "eval.confirm_episodes": 40, "eval.confirm_z": 1.0, "eval.confirm_z_grows": grows,
+            "log.tensorboard": False, "log.plot": False})
+        return cfg, deepq.train(cfg, tmp_path / f"grows-{grows}", quiet=True).result
+
+    _, fixed = run(False)
+    cfg, grown = run(True)
+    assert [c["passed"] for c in fixed.confirmations] == [False, True]
+    assert [c["passed"] for c in grown.confirmations] == [False, False, True]
+    assert grown.solved_at_env_steps > fixed.solved_at_env_steps
+    assert fixed.confirmations[1]["mean"] == grown.confirmations[1]["mean"]  # the same agent, a wider margin
+    for k, c in enumerate(grown.confirmations, start=1):
+        assert c["z"] == round(confirmation_z(cfg, k), 4)
+        assert c["bound"] == pytest.approx(c["mean"] - confirmation_z(cfg, k) * c["std"] / np.sqrt(40))
+        assert c["passed"] == (c["bound"] >= 250)
 
 
 def test_confirm_keys_are_validated():

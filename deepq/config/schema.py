@@ -213,6 +213,9 @@ class EvalConfig(_Section):
     confirm_z: float = _f(1.0, "margin of the confirmation, in standard errors of its mean: it passes when "
                                "mean - confirm_z * std / sqrt(confirm_episodes) >= the threshold (2 = the agent is "
                                "solved with ~98% confidence; a margin in each env's own spread of returns)")
+    confirm_z_grows: bool = _f(False, "hold a run's k-th confirmation to the one-sided level P(Z > confirm_z) / "
+                                      "k^2 (z 3: 3.00, 3.40, 3.62, 3.76, ...): the more tries a run takes, the "
+                                      "stricter each, so a near-threshold agent cannot pass by luck on a later try")
     stop_when_solved: bool = _f(True, "stop training at the first solved evaluation and keep that agent")
     target: Optional[float] = _f(None, "a better agent than solved: train on after the solve until an evaluation "
                                        "at or above this mean is confirmed as the threshold's is (eval.confirm_z), "

@@ -14,6 +14,13 @@ otherwise training goes on. With `eval.confirm_z` = z the confirmation's mean mu
 standard errors (std / sqrt(episodes)): a margin in each environment's own spread of returns (none for an agent
 that scores 500 in every CartPole episode, ~10 points for a LunarLander agent at std 50), where a fixed number
 such as CartPole's 485 means nothing on another task. It costs a confirmation only when the cheap check passes.
+
+A run may confirm many times (each failed confirmation is followed by more training and another try), and each
+try is another chance for an agent just below the threshold to pass by luck: the agent a run stops at is the
+first lucky one (issue 12: one LunarLander seed in 30 stopped on an agent at 199.6 on the test episodes after
+five failed tries). With `eval.confirm_z_grows`, the k-th confirmation of a run is held to the one-sided level
+alpha / k^2, alpha = P(Z > confirm_z) the first one's: z = 3.00, 3.40, 3.62, 3.76, ... for confirm_z 3, so all of
+a run's tries together pass a below-threshold agent at most pi^2 / 6 times as often as one try does.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Callable, Optional
 
 import numpy as np
@@ -49,6 +57,16 @@ def confirmation_seeds(seed: int, env_steps: int, episodes: int) -> list[int]:
     return [int(s) for s in rng.choice(2**32 - CONFIRM_SEED_LOW, size=episodes, replace=False) + CONFIRM_SEED_LOW]
 
 
+def confirmation_z(cfg, attempt: int) -> float:
+    """The margin, in standard errors, of a run's `attempt`-th confirmation (1 = its first): `eval.confirm_z`,
+    or with `eval.confirm_z_grows` the one-sided normal quantile at P(Z > confirm_z) / attempt^2."""
+    z = cfg.eval.confirm_z
+    if not cfg.eval.confirm_z_grows or attempt <= 1:
+        return z
+    normal = NormalDist()
+    return -normal.inv_cdf(normal.cdf(-z) / attempt ** 2)  # the lower tail: exact far out, where 1 - p is not
+
+
 @dataclass(frozen=True)
 class Confirmation:
     """The outcome of one confirmation: its mean over `episodes` fresh episodes, and whether it passed."""
@@ -60,17 +78,18 @@ class Confirmation:
     episodes: int
     passed: bool
     seconds: float
-    bound: float  # mean - confirm_z standard errors: the level this agent is confirmed at
+    bound: float  # mean - z standard errors: the level this agent is confirmed at
+    z: float  # the margin this try was held to (confirmation_z)
 
     def to_dict(self) -> dict:
         return {"env_steps": self.env_steps, "mean": self.mean, "std": self.std, "min": self.min, "episodes": self.episodes,
-                "passed": self.passed, "bound": self.bound,
+                "passed": self.passed, "bound": self.bound, "z": round(self.z, 4),
                 "seconds": round(self.seconds, 4)}
 
 
-def confirm(cfg, policy: Policy, env_steps: int, threshold: float) -> Confirmation:
-    """Run `eval.confirm_episodes` greedy episodes on fresh seeds; passed when their mean, less `eval.confirm_z`
-    standard errors of it, reaches `threshold`.
+def confirm(cfg, policy: Policy, env_steps: int, threshold: float, attempt: int = 1) -> Confirmation:
+    """Run `eval.confirm_episodes` greedy episodes on fresh seeds; passed when their mean, less z standard errors
+    of it (`confirmation_z` of the run's `attempt`-th confirmation), reaches `threshold`.
     Its environments are made and closed here: a run confirms rarely (when an evaluation passes)."""
     started = time.perf_counter()
     n = cfg.eval.confirm_episodes
@@ -80,29 +99,33 @@ def confirm(cfg, policy: Policy, env_steps: int, threshold: float) -> Confirmati
     finally:
         runner.close()
     ev = summarize(returns)
-    bound = ev.mean - cfg.eval.confirm_z * ev.std / math.sqrt(n)  # lower confidence bound of the agent's mean
+    z = confirmation_z(cfg, attempt)
+    bound = ev.mean - z * ev.std / math.sqrt(n)  # lower confidence bound of the agent's mean
     return Confirmation(env_steps=env_steps, mean=ev.mean, std=ev.std, min=ev.min, episodes=n, passed=bound >= threshold,
-                        seconds=time.perf_counter() - started, bound=bound)
+                        seconds=time.perf_counter() - started, bound=bound, z=z)
 
 
 def confirmed_level(cfg, eval_mean: float, level: Optional[float], threshold: float, policy: Policy,
-                    env_steps: int, on_confirm: Optional[Callable[[Confirmation], None]] = None) -> Optional[float]:
+                    env_steps: int, on_confirm: Optional[Callable[[Confirmation], None]] = None,
+                    attempt: int = 1) -> Optional[float]:
     """After an in-training evaluation with mean `eval_mean`: None when it is below `level` (nothing to confirm);
-    else the level the agent is confirmed at, the lower bound of a confirmation on fresh episodes (`on_confirm`
-    sees it; its `passed` is against `threshold`), or +inf with `eval.confirm_episodes` = 0."""
+    else the level the agent is confirmed at, the lower bound of a confirmation on fresh episodes (the run's
+    `attempt`-th; `on_confirm` sees it; its `passed` is against `threshold`), or +inf with
+    `eval.confirm_episodes` = 0."""
     if level is None or eval_mean < level:
         return None
     if not cfg.eval.confirm_episodes:
         return math.inf
-    outcome = confirm(cfg, policy, env_steps, threshold)
+    outcome = confirm(cfg, policy, env_steps, threshold, attempt)
     if on_confirm is not None:
         on_confirm(outcome)
     return outcome.bound
 
 
 def is_solved(cfg, eval_mean: float, threshold: Optional[float], policy: Policy, env_steps: int,
-              on_confirm: Optional[Callable[[Confirmation], None]] = None) -> bool:
+              on_confirm: Optional[Callable[[Confirmation], None]] = None, attempt: int = 1) -> bool:
     """The solved check after an in-training evaluation with mean `eval_mean`: at or above the threshold, and,
-    with `eval.confirm_episodes` > 0, confirmed on fresh episodes (`on_confirm` sees each confirmation)."""
-    bound = confirmed_level(cfg, eval_mean, threshold, threshold, policy, env_steps, on_confirm)
+    with `eval.confirm_episodes` > 0, confirmed on fresh episodes (the run's `attempt`-th confirmation;
+    `on_confirm` sees each)."""
+    bound = confirmed_level(cfg, eval_mean, threshold, threshold, policy, env_steps, on_confirm, attempt)
     return bound is not None and bound >= threshold

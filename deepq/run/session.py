@@ -187,7 +187,8 @@ class RunSession:
             return ""
         # One confirmation per check decides both: solved (its bound >= the threshold) and the target.
         bound = confirmed_level(cfg, ev.mean, target if result.solved else self.threshold, self.threshold,
-                                agent.greedy, c.env_steps, lambda done: result.confirmations.append(done.to_dict()))
+                                agent.greedy, c.env_steps, lambda done: result.confirmations.append(done.to_dict()),
+                                attempt=len(result.confirmations) + 1)
         if bound is None:
             return ""
         stop = ""
