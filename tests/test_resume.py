@@ -159,6 +159,7 @@ VARIANTS = {
     "none": tiny(**{"replay.kind": "none", "train.train_freq": 1}),
     "nstep-one-env": tiny(**{"replay.n_step": 4, "env.num_envs": 1}),
     "acrobot-sync": tiny("Acrobot-v1", **{"env.max_episode_steps": 120, "env.num_envs": 2}),
+    "acrobot-arrays": tiny("Acrobot-v1", **{"env.max_episode_steps": 120, "env.num_envs": 4}),
     "mountaincar-sync": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "replay.n_step": 2}),
     "frames-nstep": tiny(**{"replay.storage": "frames", "replay.n_step": 3}),
     "frames-prioritized": tiny(**{"replay.storage": "frames", "replay.kind": "prioritized", "replay.n_step": 2}),
@@ -177,6 +178,22 @@ def test_crash_then_resume_twice_is_bit_identical(tmp_path, variant):
     with pytest.raises(RuntimeError, match="crash"):
         deepq.resume(tmp_path / "run", quiet=True, callbacks=[CrashAt(1900)])
     assert latest_steps(tmp_path / "run") > first
+    deepq.resume(tmp_path / "run", quiet=True)
+    assert_same_run(tmp_path / "ref", tmp_path / "run")
+
+
+def test_acrobot_checkpoint_from_gymnasiums_vector_resumes_as_arrays(tmp_path, monkeypatch):
+    """A checkpoint written when deepq stepped Acrobot with Gymnasium's synchronous vector resumes, exactly, on
+    deepq's array version (the same copies, generators and time limits)."""
+    from deepq.envs import acrobot
+    cfg = VARIANTS["acrobot-arrays"]
+    deepq.train(cfg, tmp_path / "ref", quiet=True)
+    monkeypatch.setattr(acrobot, "ENABLED", False)
+    with pytest.raises(RuntimeError, match="crash"):
+        deepq.train(cfg, tmp_path / "run", quiet=True, callbacks=[CrashAt(1100)])
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.safetensors")[1]["resume"]["env"]["kind"] \
+        == "SyncVectorEnv"
+    monkeypatch.setattr(acrobot, "ENABLED", True)
     deepq.resume(tmp_path / "run", quiet=True)
     assert_same_run(tmp_path / "ref", tmp_path / "run")
 

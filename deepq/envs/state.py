@@ -1,7 +1,7 @@
 """The state of a vector environment, captured for a checkpoint and put back on resume, where that can be exact.
 
 Exact for Gymnasium's native CartPole vector env (`CartPoleVectorEnv`: physics state, step counts, pending
-autoresets, reset bounds, its generator) and for a `SyncVectorEnv` of CartPole, Acrobot or MountainCar (each
+autoresets, reset bounds, its generator), deepq's `AcrobotVectorEnv` (the same, with a generator per copy) and for a `SyncVectorEnv` of CartPole, Acrobot or MountainCar (each
 sub-env's physics state and generator, its time limit's step count, and the vector env's pending autoresets and
 observations). Anything else (Box2D, MuJoCo, a custom env) has state that no general API exposes: `capture`
 returns None, and a resumed run restarts those episodes instead (see `deepq.train`).
@@ -20,6 +20,8 @@ from gymnasium.envs.classic_control.mountain_car import MountainCarEnv
 from gymnasium.vector import SyncVectorEnv
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
+from deepq.envs.acrobot import AcrobotVectorEnv
+
 # Exact classes only (a subclass may keep state of its own): their whole state is `state` + `np_random`
 # (+ CartPole's `steps_beyond_terminated`).
 CAPTURABLE_ENVS = (CartPoleEnv, AcrobotEnv, MountainCarEnv)
@@ -35,6 +37,9 @@ def capture(envs) -> Optional[EnvState]:
         return ({"state": np.asarray(envs.state), "steps": envs.steps.copy(), "prev_done": envs.prev_done.copy()},
                 {"kind": "CartPoleVectorEnv", "rng": envs.np_random.bit_generator.state,
                  "bounds": [envs.low, envs.high], "steps_beyond_terminated": envs.steps_beyond_terminated})
+    if type(envs) is AcrobotVectorEnv:
+        return ({"state": envs.state.copy(), "steps": envs.steps.copy(), "prev_done": envs.prev_done.copy()},
+                {"kind": "AcrobotVectorEnv", "rngs": [g.bit_generator.state for g in envs.generators]})
     if type(envs) is not SyncVectorEnv or not all(_capturable(env) for env in envs.envs):
         return None
     arrays = {"autoreset": envs._autoreset_envs.copy(), "observations": np.asarray(envs._observations).copy()}
@@ -57,6 +62,9 @@ def restore(envs, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         envs.steps_beyond_terminated = state["steps_beyond_terminated"]
         envs.np_random.bit_generator.state = state["rng"]
         return
+    if type(envs) is AcrobotVectorEnv:
+        _restore_acrobot(envs, arrays, state)
+        return
     envs._autoreset_envs = arrays["autoreset"].copy()
     envs._observations = arrays["observations"].copy()
     for i, (env, sub) in enumerate(zip(envs.envs, state["envs"], strict=True)):
@@ -68,6 +76,27 @@ def restore(envs, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         limit = _find(env, TimeLimit)
         if limit is not None:
             limit._elapsed_steps = sub["elapsed"]
+
+
+def _restore_acrobot(envs: AcrobotVectorEnv, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+    """Its own state, or that of a synchronous vector of Acrobots (a checkpoint from before deepq stepped Acrobot
+    as arrays: the same copies, so the same run goes on)."""
+    if state["kind"] == "AcrobotVectorEnv":
+        envs.state = arrays["state"].copy()
+        envs.steps = arrays["steps"].copy()
+        envs.prev_done = arrays["prev_done"].copy()
+        rngs = state["rngs"]
+    elif state["kind"] == "SyncVectorEnv":
+        envs.state = np.stack([arrays[f"{i}.state"] for i in range(len(state["envs"]))], axis=1)
+        envs.steps = np.array([sub["elapsed"] for sub in state["envs"]], dtype=np.int64)
+        envs.prev_done = arrays["autoreset"].astype(bool)
+        rngs = [sub["rng"] for sub in state["envs"]]
+    else:
+        raise ValueError(f"an environment state of kind {state['kind']!r} does not fit Acrobot")
+    if envs.state.shape != (4, envs.num_envs) or len(rngs) != envs.num_envs:
+        raise ValueError(f"an environment state for {len(rngs)} copies, the run has {envs.num_envs}")
+    for generator, rng in zip(envs.generators, rngs, strict=True):
+        generator.bit_generator.state = rng
 
 
 def _capturable(env) -> bool:

@@ -2,8 +2,8 @@
 
 Episode i is reset with seed `seed + i`, exactly as `gym.make(env_id).reset(seed=seed + i)` would, so scores are
 comparable with any other library evaluated on the same seeds. All episodes run in lockstep so the policy sees
-one batch of observations per step. CartPole's episodes run as arrays in Gymnasium's NumPy vector version of it
-(`VectorEpisodes`), with the same start states and physics, so the same returns (tested).
+one batch of observations per step. CartPole's episodes run as arrays in Gymnasium's NumPy vector version of it,
+Acrobot's in deepq's (`VectorEpisodes`), with the same start states and physics, so the same returns (tested).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
+from deepq.envs.acrobot import AcrobotVectorEnv, plain_acrobot
 from deepq.envs.make import env_spec, make_env
 from deepq.envs.source import EnvSource, remember
 from deepq.errors import DeepQError
@@ -54,7 +55,8 @@ def bare_step(env: gym.Env) -> tuple[Callable, Optional[int]]:
 
 
 # Gymnasium's NumPy vector environments whose `state` holds one column per environment in the layout of the
-# single environment's `state`, and whose step is the single step's arithmetic on arrays (CartPole only today).
+# single environment's `state`, and whose step is the single step's arithmetic on arrays (CartPole; Acrobot has
+# deepq's own, deepq.envs.acrobot).
 STATE_COLUMN_VECTOR_ENVS = ("gymnasium.envs.classic_control.cartpole:CartPoleVectorEnv",)
 
 
@@ -73,23 +75,28 @@ class VectorEpisodes:
     @staticmethod
     def available(env_id: str) -> bool:
         spec = env_spec(env_id)
-        return spec.vector_entry_point in STATE_COLUMN_VECTOR_ENVS and not spec.kwargs
+        return (spec.vector_entry_point in STATE_COLUMN_VECTOR_ENVS and not spec.kwargs) or plain_acrobot(spec)
+
+    def _vector(self, n: int) -> gym.vector.VectorEnv:
+        if plain_acrobot(env_spec(self.env_id)):
+            return AcrobotVectorEnv(n, self.limit)
+        return gym.make_vec(self.env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                            max_episode_steps=self.limit).unwrapped
 
     def run(self, policy: Policy, seeds: list[int]) -> np.ndarray:
         n = len(seeds)
         vector = self.vectors.get(n)
         if vector is None:
-            vector = self.vectors[n] = gym.make_vec(self.env_id, num_envs=n, vectorization_mode="vector_entry_point",
-                                                    max_episode_steps=self.limit).unwrapped
+            vector = self.vectors[n] = self._vector(n)
             vector.reset(seed=0)  # allocates its arrays; the start states are set below
-        starts = []
+        starts, first = [], []
         for seed in seeds:
-            self.starter.reset(seed=int(seed))
+            first.append(self.starter.reset(seed=int(seed))[0])
             starts.append(self.starter.unwrapped.state)
         vector.state = np.array(starts, dtype=np.float64).T.copy()
         vector.steps[:] = 0
         vector.prev_done[:] = False
-        obs = vector.state.T.astype(np.float32)
+        obs = np.array(first, dtype=np.float32)
         returns = np.zeros(n)
         active = np.ones(n, dtype=bool)
         actions = np.zeros(n, dtype=np.int64)  # an ended episode's env keeps stepping (and autoresets): ignored
@@ -110,7 +117,7 @@ class VectorEpisodes:
 
 class EpisodeRunner:
     """Keeps `n` environments alive between evaluations (creating them costs more than a short episode); runs
-    CartPole's episodes as arrays (`VectorEpisodes`)."""
+    CartPole's and Acrobot's episodes as arrays (`VectorEpisodes`)."""
 
     def __init__(self, env, n: int, max_episode_steps: Optional[int] = None, vectorize: bool = True) -> None:
         self.env = EnvSource.of(env)  # an id, or a run's cfg.env (with its kwargs and wrappers)
