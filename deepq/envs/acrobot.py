@@ -13,6 +13,7 @@ autoreset), so a training run makes the same transitions either way.
 from __future__ import annotations
 
 import math
+from itertools import repeat
 from typing import Optional
 
 import gymnasium as gym
@@ -145,7 +146,7 @@ def _square(x: np.ndarray) -> np.ndarray:
     """x**2 as AcrobotEnv computes it on a NumPy scalar: C's pow(x, 2), which differs from NumPy's array square
     (x * x, correctly rounded) in the last bit for ~0.1% of inputs; a chaotic system makes that a different
     trajectory within a few hundred steps."""
-    return np.fromiter((math.pow(v, 2.0) for v in x.tolist()), dtype=np.float64, count=len(x))
+    return np.fromiter(map(math.pow, x.tolist(), repeat(2.0, len(x))), dtype=np.float64, count=len(x))
 
 
 def _wrap(x: np.ndarray, m: float, M: float) -> np.ndarray:
