@@ -8,7 +8,8 @@ hyperparameters for that task, side by side on the same machine, the same seeds 
     python bench/vs_sb3.py --table runs-a.jsonl runs-b.jsonl     # the tables again from --json files
 
 Protocol, identical for both libraries and every task:
-- each (library, task, seed) trains in a fresh process with PyTorch on one thread (`torch.set_num_threads(1)`);
+- each (library, task, seed) trains in a fresh process with PyTorch on `--threads` threads (default 1;
+  `torch.set_num_threads`), the same for both;
   the runs alternate deepq/SB3 in ABBA order over seeds, so that load from other work on the machine falls on
   both alike;
 - during training, a greedy evaluation every `--eval-interval` env steps on `--eval-episodes` episodes (both
@@ -188,10 +189,11 @@ def run_sb3(job: dict) -> dict:
 def worker(job: dict) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(job["threads"])
     load = os.getloadavg()[0]
     out = run_deepq(job) if job["lib"] == "deepq" else run_sb3(job)
-    print(json.dumps({"lib": job["lib"], "env": job["env"], "seed": job["seed"], "load": load, **out}))
+    print(json.dumps({"lib": job["lib"], "env": job["env"], "seed": job["seed"], "load": load,
+                      "threads": job["threads"], **out}))
 
 
 # --- driver -----------------------------------------------------------------------------------------------
@@ -267,6 +269,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="100-109", help="seeds, e.g. 100-109 or 0,3,5 (default 100-109, held "
                                                            "out from deepq's tuning)")
     parser.add_argument("--libs", default="deepq,sb3", help="which to run (default deepq,sb3)")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch threads for both libraries (default 1)")
     parser.add_argument("--deepq-budget", type=int, default=0,
                         help="deepq's env step budget (default: the preset's train.total_steps)")
     parser.add_argument("--sb3-budget", type=int, default=0,
@@ -326,7 +329,7 @@ def main() -> None:
         episodes = args.eval_episodes or preset_cfg.eval.episodes
         deepq_cfg = preset_cfg.replace(**{
             "eval.interval": interval, "eval.episodes": episodes, "eval.stop_when_solved": True,
-            "log.tensorboard": False, "log.plot": False, "train.torch_threads": 1,
+            "log.tensorboard": False, "log.plot": False, "train.torch_threads": args.threads,
             "train.total_steps": args.deepq_budget or preset_cfg.train.total_steps})
         zoo, zoo_budget = ZOO[env_id]
         plans[env_id] = (deepq_cfg, interval, episodes, args.sb3_budget or zoo_budget)
@@ -336,7 +339,7 @@ def main() -> None:
               f"eval.confirm_z={deepq_cfg.eval.confirm_z}")
         print(f"sb3:   rl-baselines3-zoo dqn.yml {'CartPole-v1' if env_id == 'CartPole-v0' else env_id}: "
               f"{' '.join(f'{k}={v}' for k, v in zoo.items())}; budget {plans[env_id][3]} env steps")
-        print(f"both:  torch threads 1; evaluation every {interval} env steps on {episodes} episodes; final score "
+        print(f"both:  torch threads {args.threads}; evaluation every {interval} env steps on {episodes} episodes; final score "
               "on 100 episodes, seeds 1000-1099; SB3's solves "
               + ("confirmed as deepq's" if args.sb3_check == "same" else "unconfirmed (--sb3-check zoo)"))
 
@@ -350,7 +353,7 @@ def main() -> None:
             for lib in order:
                 job = {"lib": lib, "env": env_id, "seed": seed, "eval_interval": interval, "eval_episodes": episodes,
                        "budget": deepq_cfg.train.total_steps if lib == "deepq" else sb3_budget,
-                       "config": deepq_cfg.to_dict(), "sb3_check": args.sb3_check}
+                       "config": deepq_cfg.to_dict(), "sb3_check": args.sb3_check, "threads": args.threads}
                 row = spawn(job)
                 rows.append(row)
                 print_row(row)

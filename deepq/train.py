@@ -12,6 +12,7 @@ Data flow of one iteration (N = num_envs):
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -105,10 +106,15 @@ def as_config(cfg: Config | dict) -> Config:
                      f"dict of its keys, got {type(cfg).__name__}")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, as a container or `taskset` sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSignals, quiet: bool,
            callbacks: Sequence[Callback], network: Optional[NetworkFactory]) -> DQNAgent:
-    if cfg.train.torch_threads:
-        torch.set_num_threads(cfg.train.torch_threads)
+    if cfg.train.torch_threads:  # never more threads than cores: oversubscribed, every matmul waits
+        torch.set_num_threads(min(cfg.train.torch_threads, usable_cores()))
     torch.manual_seed(cfg.seed)
     act_rng, replay_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
