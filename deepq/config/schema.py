@@ -194,8 +194,8 @@ class TrainConfig(_Section):
     train_freq: int = _f(4, "env steps between updates")
     gradient_steps: int = _f(1, "gradient steps per update (replay ratio = gradient_steps / train_freq)")
     device: str = _f("cpu", "torch device for the networks: cpu, cuda, cuda:N or auto (cuda when available)")
-    torch_threads: int = _f(1, "CPU threads for PyTorch, at most the machine's cores; small networks update "
-                               "fastest on one, 256-wide ones or wide categorical heads on two (0 = torch's default)")
+    torch_threads: int = _f(1, "CPU threads for PyTorch (at most the cores this process may use); small networks "
+                               "update fastest on one (0 = torch's default)")
 
 
 @dataclass(frozen=True, kw_only=True)
