@@ -1,2 +1,2 @@
 """Environments: making and checking them (ids, factories, kwargs, wrappers), their spaces as JSON, and their
-exact state for a bit-identical resume."""
+exact state for a bit-identical resume; Acrobot stepped as arrays."""

@@ -97,7 +97,7 @@ class AcrobotVectorEnv(gym.vector.VectorEnv):
         y0 = np.empty((5, s.shape[1]))
         y0[:4], y0[4] = s, torque
         k = np.zeros((4, 5, s.shape[1]))  # k1..k4; row 4 (the torque's derivative) stays 0
-        dt = AcrobotEnv.dt - 0
+        dt = AcrobotEnv.dt
         dt2 = dt / 2.0
         _dsdt(y0, k[0])
         _dsdt(y0 + dt2 * k[0], k[1])
