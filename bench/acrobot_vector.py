@@ -23,6 +23,7 @@ import numpy as np
 
 from benchinfo import code_line, machine_line
 from deepq.envs.acrobot import AcrobotVectorEnv
+from deepq.experiments.multiseed import parse_seeds
 
 WORKER = r"""
 import json, sys
@@ -52,13 +53,6 @@ def step_cost(envs, n: int, steps: int) -> float:
             envs.step(a)
         timings.append((time.perf_counter() - start) / steps)
     return statistics.median(timings)
-
-
-def parse_seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def main() -> None:
