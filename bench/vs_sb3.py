@@ -339,8 +339,8 @@ def main() -> None:
               f"eval.confirm_z={deepq_cfg.eval.confirm_z}")
         print(f"sb3:   rl-baselines3-zoo dqn.yml {'CartPole-v1' if env_id == 'CartPole-v0' else env_id}: "
               f"{' '.join(f'{k}={v}' for k, v in zoo.items())}; budget {plans[env_id][3]} env steps")
-        print(f"both:  torch threads {args.threads}; evaluation every {interval} env steps on {episodes} episodes; final score "
-              "on 100 episodes, seeds 1000-1099; SB3's solves "
+        print(f"both:  torch threads {args.threads}; evaluation every {interval} env steps on {episodes} episodes; "
+              "final score on 100 episodes, seeds 1000-1099; SB3's solves "
               + ("confirmed as deepq's" if args.sb3_check == "same" else "unconfirmed (--sb3-check zoo)"))
 
     print(f"\n{'task':<15} {'lib':<6} {'seed':>4} {'to solve s':>10} {'steps':>10} {'grad steps':>10} {'steps/s':>8} "

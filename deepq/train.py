@@ -12,7 +12,6 @@ Data flow of one iteration (N = num_envs):
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from deepq.algo.agent import DQNAgent
+from deepq.machine import usable_cores
 from deepq.algo.schedules import epsilon_at, linear
 from deepq.config.schema import Config, apply_overrides
 from deepq.data.collector import Collector
@@ -104,11 +104,6 @@ def as_config(cfg: Config | dict) -> Config:
         return Config.from_dict(apply_overrides({}, cfg))
     raise DeepQError(f"deepq.train takes a deepq.Config (e.g. deepq.config.resolve(env_id=\"CartPole-v1\")) or a "
                      f"dict of its keys, got {type(cfg).__name__}")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity, as a container or `taskset` sets it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSignals, quiet: bool,

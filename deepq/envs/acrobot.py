@@ -80,7 +80,7 @@ class AcrobotVectorEnv(gym.vector.VectorEnv):
         float32 start state in float32 (the state is float64 from the first step on)."""
         start = self.generators[i].uniform(low=LOW, high=HIGH, size=(4,)).astype(np.float32)
         self.state[:, i] = start
-        return start_observation(start)
+        return _start_observation(start)
 
     # --- AcrobotEnv's arithmetic on columns ------------------------------------------------------------------
     def observe(self) -> np.ndarray:
@@ -111,7 +111,7 @@ class AcrobotVectorEnv(gym.vector.VectorEnv):
         return ns
 
 
-def start_observation(s: np.ndarray) -> np.ndarray:
+def _start_observation(s: np.ndarray) -> np.ndarray:
     """AcrobotEnv._get_ob of a float32 start state (NumPy float32 scalars: float32 cos and sin)."""
     return np.array([cos(s[0]), sin(s[0]), cos(s[1]), sin(s[1]), s[2], s[3]], dtype=np.float32)
 

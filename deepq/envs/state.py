@@ -1,9 +1,9 @@
 """The state of a vector environment, captured for a checkpoint and put back on resume, where that can be exact.
 
 Exact for Gymnasium's native CartPole vector env (`CartPoleVectorEnv`: physics state, step counts, pending
-autoresets, reset bounds, its generator), deepq's `AcrobotVectorEnv` (the same, with a generator per copy) and for a `SyncVectorEnv` of CartPole, Acrobot or MountainCar (each
-sub-env's physics state and generator, its time limit's step count, and the vector env's pending autoresets and
-observations). Anything else (Box2D, MuJoCo, a custom env) has state that no general API exposes: `capture`
+autoresets, reset bounds, its generator), deepq's `AcrobotVectorEnv` (the same, with a generator per copy) and
+a `SyncVectorEnv` of CartPole, Acrobot or MountainCar (each sub-env's physics state and generator, its time
+limit's step count, and the vector env's pending autoresets and observations). Anything else (Box2D, MuJoCo, a custom env) has state that no general API exposes: `capture`
 returns None, and a resumed run restarts those episodes instead (see `deepq.train`).
 
 Arrays go into the checkpoint as tensors, the rest (generator states, small integers) as JSON: nothing is pickled.

@@ -34,6 +34,7 @@ from deepq.run import runs
 from deepq.experiments import stats
 from deepq.config.schema import Config
 from deepq.errors import DeepQError
+from deepq.machine import usable_cores
 
 SUMMARY_CSV = "summary.csv"
 AGGREGATE = "aggregate.json"
@@ -75,8 +76,8 @@ def seed_dir(run_dir: str | Path, seed: int) -> Path:
 
 
 def default_workers() -> int:
-    """The cores this process may use (its CPU affinity, which containers and taskset narrow)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """One worker per core this process may use."""
+    return usable_cores()
 
 
 # --- one seed -----------------------------------------------------------------------------------------------
