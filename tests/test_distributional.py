@@ -128,6 +128,28 @@ def test_hl_gauss_histogram_of_a_target_on_a_bin_edge_and_one_outside_the_range(
     assert p[1].tolist() == pytest.approx([0.0000632, 0.007597, 0.174762, 0.817578], abs=2e-6)
 
 
+def test_hl_gauss_target_with_cached_constants_and_leading_dims_is_bit_identical_to_the_plain_formula():
+    # The fast path (deepq.fast.learner) calls target_probs on (S, B) with 0-d constants kept on the objective; it
+    # must give the very numbers of the textbook one-row-at-a-time formula (same seed, same run).
+    cfg = Config().replace(**{"learner.objective": "hl_gauss", "learner.v_min": 0.0, "learner.v_max": 60.0,
+                              "learner.atoms": 21, "learner.hl_sigma": 0.75}).learner
+    objective = HLGaussObjective(cfg).to(torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    reward_SB, next_SBK = torch.rand(3, 50, generator=g) * 5, torch.randn(3, 50, 21, generator=g) * 3
+    done_SB, discount_SB = (torch.rand(3, 50, generator=g) < 0.3).float(), torch.full((3, 50), 0.98 ** 3)
+    reward_SB[0, :3] = T([-5.0, 100.0, 0.0])  # clipped at both ends, and on an edge
+    got_SBK = objective.target_probs(reward_SB, done_SB, discount_SB, next_SBK)
+    edges = bin_edges(0.0, 60.0, 21)
+    centers = (edges[:-1] + edges[1:]) / 2
+    for s in range(3):
+        y_B = reward_SB[s] + discount_SB[s] * (1.0 - done_SB[s]) * (next_SBK[s].softmax(-1) * centers).sum(-1)
+        y_B1 = y_B.clamp(edges[0], edges[-1]).unsqueeze(-1)
+        cdf_BK1 = torch.special.erf((edges - y_B1) / (math.sqrt(2.0) * objective.sigma))
+        want_BK = (cdf_BK1[:, 1:] - cdf_BK1[:, :-1]) / (cdf_BK1[:, -1:] - cdf_BK1[:, :1])
+        assert torch.equal(got_SBK[s], want_BK)
+        assert torch.equal(hl_gauss_histogram(y_B, edges, objective.sigma), want_BK)
+
+
 def test_hl_gauss_loss_is_the_cross_entropy_to_the_smoothed_scalar_target():
     cfg = Config().replace(**{"learner.objective": "hl_gauss", "learner.v_min": 0.0, "learner.v_max": 4.0,
                               "learner.atoms": 4, "learner.hl_sigma": 0.75, "learner.double": False}).learner

@@ -7,6 +7,7 @@ bootstrap); `discount` is gamma**k for a k-step transition, as in deepq.algo.tar
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -75,12 +76,19 @@ def bin_centers(edges_K1: torch.Tensor) -> torch.Tensor:
     return (edges_K1[:-1] + edges_K1[1:]) / 2  # (K,)
 
 
-def hl_gauss_histogram(target_B: torch.Tensor, edges_K1: torch.Tensor, sigma: float) -> torch.Tensor:
+def hl_gauss_histogram(target_B: torch.Tensor, edges_K1: torch.Tensor, sigma: float,
+                       bounds: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+                       scale: Optional[torch.Tensor] = None) -> torch.Tensor:
     """HL-Gauss's target (Farebrother et al. 2024, "Stop Regressing", section 3.1): the mass of N(y, sigma^2) in
     each bin, renormalised to the range [v_min, v_max]:
         p_k = (Phi((e_{k+1} - y) / sigma) - Phi((e_k - y) / sigma)) / (Phi((e_K - y) / sigma) - Phi((e_0 - y) / sigma)).
     A target outside the range is clipped to its nearest end first (far outside, the renormaliser would be 0);
-    sigma is in return units here (the config's is in bin widths)   (B, K)."""
-    y_B1 = target_B.clamp(edges_K1[0], edges_K1[-1]).unsqueeze(-1)
-    cdf_BK1 = torch.special.erf((edges_K1 - y_B1) / (math.sqrt(2.0) * sigma))  # 2 Phi - 1: the constants cancel
-    return (cdf_BK1[:, 1:] - cdf_BK1[:, :-1]) / (cdf_BK1[:, -1:] - cdf_BK1[:, :1])
+    sigma is in return units here (the config's is in bin widths)   (B, K) (any leading dims: (..., K)).
+    A caller that calls it every step can pass what it would compute, as 0-d tensors, for the same numbers in three
+    fewer ops: `bounds` (e_0, e_K) (on the target's device) and `scale`, sqrt(2) sigma in float32 on the CPU (as a
+    Python number is)."""
+    low, high = (edges_K1[0], edges_K1[-1]) if bounds is None else bounds
+    y_B1 = target_B.clamp(low, high).unsqueeze(-1)
+    scale = math.sqrt(2.0) * sigma if scale is None else scale
+    cdf_BK1 = torch.special.erf((edges_K1 - y_B1) / scale)  # 2 Phi - 1: the constants cancel
+    return torch.diff(cdf_BK1, dim=-1) / (cdf_BK1[..., -1:] - cdf_BK1[..., :1])

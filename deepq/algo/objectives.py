@@ -4,6 +4,7 @@ the optimizer. Shapes: B batch, A actions."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional
 
 import torch
@@ -86,6 +87,13 @@ class _DistributionalObjective:
 
     values_K: torch.Tensor  # a categorical head's values (C51's support, HL-Gauss's bin centres)
 
+    def to(self, device: torch.device) -> "_DistributionalObjective":
+        """Moves its constant tensors to `device` (once, for a learner that calls `target_probs` every step)."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        return self
+
     def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
         """Q = the categorical's mean over its values (QR-DQN overrides: the mean of its quantiles)   (B, A)."""
         return categorical_mean(out_BAK, self.values_K.to(out_BAK.device))
@@ -157,12 +165,26 @@ class HLGaussObjective(_DistributionalObjective):
         self.centers_K = bin_centers(self.edges_K1)
         self.values_K = self.centers_K  # what Q averages over
         self.sigma = learner_cfg.hl_sigma * (learner_cfg.v_max - learner_cfg.v_min) / learner_cfg.atoms
+        # hl_gauss_histogram's constants as 0-d tensors: a Python number costs a conversion op at every use. The
+        # scalars stay on the CPU, where a Python number goes (CUDA divides by one as a multiply by its inverse).
+        self.low, self.high = self.edges_K1[0].clone(), self.edges_K1[-1].clone()
+        self.scale = torch.tensor(math.sqrt(2.0) * self.sigma)
+        self.one = torch.tensor(1.0)
+
+    def to(self, device: torch.device) -> "HLGaussObjective":
+        scale, one = self.scale, self.one
+        super().to(device)
+        self.values_K, self.scale, self.one = self.centers_K, scale, one
+        return self
 
     def target_probs(self, reward_B, done_B, discount_B, next_BK):
-        """The Gaussian-smoothed histogram (B, K) of the scalar TD target r + discount (1 - done) Q(s', a*)."""
-        next_q_B = categorical_mean(next_BK, self.centers_K.to(next_BK.device))
-        y_B = reward_B + discount_B * (1.0 - done_B) * next_q_B
-        return hl_gauss_histogram(y_B, self.edges_K1.to(y_B.device), self.sigma)
+        """The Gaussian-smoothed histogram (B, K) of the scalar TD target r + discount (1 - done) Q(s', a*) (any
+        leading dims: (..., K) from (...) and (..., K))."""
+        if self.centers_K.device != next_BK.device:  # not `.to` every call (an op each): `to(device)` moves them once
+            self.to(next_BK.device)
+        next_q_B = categorical_mean(next_BK, self.centers_K)
+        y_B = reward_B + discount_B * (self.one - done_B) * next_q_B
+        return hl_gauss_histogram(y_B, self.edges_K1, self.sigma, (self.low, self.high), self.scale)
 
     def per_sample(self, taken_BK, next_BK, batch):
         return categorical_cross_entropy(taken_BK, self.target_probs(batch.reward, batch.done, batch.discount,

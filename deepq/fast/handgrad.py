@@ -30,18 +30,19 @@ aten = torch.ops.aten
 
 class Activation(NamedTuple):
     forward: Callable[[torch.Tensor], torch.Tensor]
-    backward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (grad, input, output) -> grad
+    backward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (grad, kept) -> grad
+    keeps_output: bool  # whether `kept` is the activation's output (else its input): the forward keeps only that
 
 
 # The batched kernels for the activation modules of deepq.nets.activations (the one list of activations): the
 # backward formulas are autograd's own kernels (same numbers, one op each). A test checks each forward against the
 # module's own forward.
 KERNELS: dict[type[nn.Module], Activation] = {
-    nn.ReLU: Activation(torch.relu, lambda g, z, y: aten.threshold_backward(g, y, 0)),
-    nn.Tanh: Activation(torch.tanh, lambda g, z, y: aten.tanh_backward(g, y)),
-    nn.ELU: Activation(F.elu, lambda g, z, y: aten.elu_backward(g, 1.0, 1.0, 1.0, True, y)),
-    nn.GELU: Activation(F.gelu, lambda g, z, y: aten.gelu_backward(g, z)),
-    nn.SiLU: Activation(F.silu, lambda g, z, y: aten.silu_backward(g, z)),
+    nn.ReLU: Activation(torch.relu, lambda g, y: aten.threshold_backward(g, y, 0), True),
+    nn.Tanh: Activation(torch.tanh, lambda g, y: aten.tanh_backward(g, y), True),
+    nn.ELU: Activation(F.elu, lambda g, y: aten.elu_backward(g, 1.0, 1.0, 1.0, True, y), True),
+    nn.GELU: Activation(F.gelu, lambda g, z: aten.gelu_backward(g, z), False),
+    nn.SiLU: Activation(F.silu, lambda g, z: aten.silu_backward(g, z), False),
 }
 
 
@@ -134,13 +135,14 @@ class FlatMLP:
 
     def forward(self, x_SMO: torch.Tensor, keep: bool = False) -> tuple[torch.Tensor, list]:
         """Q-values (S, M, A) (with `atoms`: logits (S, M, A, K)); with `keep`, also what `backward` needs: each
-        hidden layer's (input, pre-activation, output) and the output layer's input."""
+        hidden layer's input and the one of its pre-activation and output that the activation's backward reads, and
+        the output layer's input and (folded) weight."""
         saved, h = [], x_SMO
         for (_, bias), weight_T in zip(self.layers[:-1], self.weights_T):
             z = torch.baddbmm(bias, h, weight_T)
             y = self.act.forward(z)
             if keep:
-                saved.append((h, z, y))
+                saved.append((h, y if self.act.keeps_output else z))
             h = y
         if self.dueling_P is not None:  # rows [V_1..V_K, A_1,1..A_1,K, ...] folded into [Q_1,1..Q_1,K, ...]
             weight_T = torch.matmul(self.weights_T[-1], self.dueling_P)  # (S, H, A K)
@@ -169,8 +171,8 @@ class FlatMLP:
         for i in range(last, -1, -1):
             grad_weight, grad_bias = grads[i]
             if i < last:
-                h, z, y = saved[i]
-                g = self.act.backward(g, z[:, :rows], y[:, :rows])
+                h, kept = saved[i]
+                g = self.act.backward(g, kept[:, :rows])
                 weight = self.layers[i][0]
             else:
                 h, weight_T = saved[i]
@@ -185,8 +187,14 @@ class FlatMLP:
                 g = torch.bmm(g, weight)
 
 
-def clip_grad_norm(grad_SP: torch.Tensor, max_norm: float) -> None:
+# 1e-6 as a 0-d CPU tensor: the number a Python float becomes in the op, without the conversion op (~2 us).
+_CLIP_EPS = torch.tensor(1e-6)
+
+
+def clip_grad_norm(grad_SP: torch.Tensor, max_norm: float | torch.Tensor) -> None:
     """Per network (row): scale the gradient down to norm `max_norm` if it is longer, with the coefficient of
-    `torch.nn.utils.clip_grad_norm_` (max_norm / (norm + 1e-6), at most 1)."""
+    `torch.nn.utils.clip_grad_norm_` (max_norm / (norm + 1e-6), at most 1). `max_norm` may be a 0-d float32 CPU
+    tensor (the same number without a conversion op per call)."""
     norm_S1 = torch.linalg.vector_norm(grad_SP, dim=1, keepdim=True)
-    grad_SP.mul_(torch.clamp(max_norm / (norm_S1 + 1e-6), max=1.0))
+    # In place on the norm: max_norm / x is what torch computes as x.reciprocal() * max_norm (Tensor.__rdiv__).
+    grad_SP.mul_(norm_S1.add_(_CLIP_EPS).reciprocal_().mul_(max_norm).clamp_(max=1.0))

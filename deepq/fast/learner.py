@@ -41,9 +41,11 @@ class FlatLearner:
             self.target_nets = [copy.deepcopy(net).requires_grad_(False) for net in nets]
         net_cfg = cfg.network
         # A categorical head (C51, HL-Gauss): the objective's own target distribution and Q = its mean.
-        self.categorical = make_objective(cfg.learner) if cfg.learner.objective in CATEGORICAL else None
+        self.categorical = make_objective(cfg.learner).to(device) if cfg.learner.objective in CATEGORICAL else None
+        # HL-Gauss's target is elementwise over the batch: computed on (S, B) as it comes (C51's scatters on (B, K)).
+        self.flat_target = cfg.learner.objective == "hl_gauss"
         atoms = None if self.categorical is None else cfg.learner.atoms
-        self.values_K = None if self.categorical is None else self.categorical.values_K.to(device)
+        self.values_K = None if self.categorical is None else self.categorical.values_K
         self.online = FlatMLP(nets, net_cfg.activation, net_cfg.dueling, n_actions, device, atoms)
         self.target = None if self.target_nets is None else \
             FlatMLP(self.target_nets, net_cfg.activation, net_cfg.dueling, n_actions, device, atoms)
@@ -52,6 +54,17 @@ class FlatLearner:
         self.grads = self.online.layout.views(self.params_SP.grad)
         self.optimizer = FlatAdam(self.params_SP, cfg.learner.lr)
         self.grad_steps = 0
+        # Scalars used every step, as 0-d CPU tensors: a Python number costs a conversion op at each use (~2 us);
+        # a CPU 0-d tensor is what it becomes there, so the numbers are the same on any device.
+        self._max_norm = torch.tensor(float(cfg.learner.max_grad_norm))
+        self._batch = 0
+        self._batch_t = self._inv_batch_t = None
+
+    def _batch_scalars(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """B and 1 / B as 0-d float32 CPU tensors (see __init__), made again only when the batch size changes."""
+        if batch != self._batch:
+            self._batch, self._batch_t, self._inv_batch_t = batch, torch.tensor(float(batch)), torch.tensor(1.0 / batch)
+        return self._batch_t, self._inv_batch_t
 
     def q_values(self, obs_SNO: torch.Tensor) -> torch.Tensor:
         out = self.online.forward(obs_SNO)[0]
@@ -109,20 +122,25 @@ class FlatLearner:
         chooser_SBAK = next_online_SBAK if double else next_target_SBAK
         k = logits_SBAK.shape[-1]
         best_SB11 = self._q_of(chooser_SBAK).argmax(dim=-1).view(seeds, batch, 1, 1).expand(-1, -1, 1, k)
-        next_BK = next_target_SBAK.gather(2, best_SB11).view(seeds * batch, k)
-        target_SBK = self.categorical.target_probs(reward_SB.reshape(-1), done_SB.reshape(-1),
-                                                   discount_SB.reshape(-1), next_BK).view(seeds, batch, k)
+        if self.flat_target:
+            next_SBK = next_target_SBAK.gather(2, best_SB11).view(seeds, batch, k)
+            target_SBK = self.categorical.target_probs(reward_SB, done_SB, discount_SB, next_SBK)
+        else:
+            next_BK = next_target_SBAK.gather(2, best_SB11).view(seeds * batch, k)
+            target_SBK = self.categorical.target_probs(reward_SB.reshape(-1), done_SB.reshape(-1),
+                                                       discount_SB.reshape(-1), next_BK).view(seeds, batch, k)
         action_SB11 = action_SB.view(seeds, batch, 1, 1).expand(-1, -1, 1, k)
         taken_SBK = logits_SBAK.gather(2, action_SB11).squeeze(2)
         log_probs_SBK = torch.log_softmax(taken_SBK, dim=-1)
         probs_SBK = log_probs_SBK.exp()
         loss_SB = -(target_SBK * log_probs_SBK).sum(dim=-1)
+        batch_t, inv_batch_t = self._batch_scalars(batch)
         if weights_SB is None:
             loss_S = loss_SB.mean(dim=-1)
-            d_taken_SBK = (probs_SBK - target_SBK).mul_(1.0 / batch)
+            d_taken_SBK = (probs_SBK - target_SBK).mul_(inv_batch_t)
         else:
             loss_S = (loss_SB * weights_SB).mean(dim=-1)
-            d_taken_SBK = (probs_SBK - target_SBK).mul_((weights_SB / batch).unsqueeze(-1))
+            d_taken_SBK = (probs_SBK - target_SBK).mul_((weights_SB / batch_t).unsqueeze(-1))
         d_logits_SBAK = torch.zeros_like(logits_SBAK).scatter_(2, action_SB11, d_taken_SBK.unsqueeze(2))
         q_mean_S = torch.matmul(probs_SBK, self.values_K).mean(dim=-1)
         self._apply(saved, d_logits_SBAK)
@@ -132,7 +150,7 @@ class FlatLearner:
         """Backward pass, clipping, Adam and the target update from dLoss/d(the network's output)."""
         self.online.backward(saved, d_out, self.grads)
         if self.cfg.learner.max_grad_norm > 0:
-            clip_grad_norm(self.params_SP.grad, self.cfg.learner.max_grad_norm)
+            clip_grad_norm(self.params_SP.grad, self._max_norm)
         self.optimizer.step()
         self.grad_steps += 1
         self._sync_target()
