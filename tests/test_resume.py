@@ -160,6 +160,7 @@ VARIANTS = {
     "nstep-one-env": tiny(**{"replay.n_step": 4, "env.num_envs": 1}),
     "acrobot-sync": tiny("Acrobot-v1", **{"env.max_episode_steps": 120, "env.num_envs": 2}),
     "acrobot-arrays": tiny("Acrobot-v1", **{"env.max_episode_steps": 120, "env.num_envs": 4}),
+    "cartpole-v0-arrays-limit": tiny("CartPole-v0", **{"env.max_episode_steps": 90, "env.num_envs": 3}),
     "mountaincar-sync": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "replay.n_step": 2}),
     "frames-nstep": tiny(**{"replay.storage": "frames", "replay.n_step": 3}),
     "frames-prioritized": tiny(**{"replay.storage": "frames", "replay.kind": "prioritized", "replay.n_step": 2}),
@@ -194,6 +195,20 @@ def test_acrobot_checkpoint_from_gymnasiums_vector_resumes_as_arrays(tmp_path, m
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.safetensors")[1]["resume"]["env"]["kind"] \
         == "SyncVectorEnv"
     monkeypatch.setattr(acrobot, "ENABLED", True)
+    deepq.resume(tmp_path / "run", quiet=True)
+    assert_same_run(tmp_path / "ref", tmp_path / "run")
+
+
+def test_cartpole_checkpoint_from_gymnasiums_vector_resumes_on_deepqs(tmp_path, monkeypatch):
+    """A checkpoint written when deepq stepped CartPole with Gymnasium's own CartPoleVectorEnv resumes, exactly, on
+    deepq's leaner subclass (the same state under the same kind)."""
+    from deepq.envs import cartpole
+    cfg = VARIANTS["uniform"]
+    deepq.train(cfg, tmp_path / "ref", quiet=True)
+    monkeypatch.setattr(cartpole, "ENABLED", False)
+    with pytest.raises(RuntimeError, match="crash"):
+        deepq.train(cfg, tmp_path / "run", quiet=True, callbacks=[CrashAt(1100)])
+    monkeypatch.setattr(cartpole, "ENABLED", True)
     deepq.resume(tmp_path / "run", quiet=True)
     assert_same_run(tmp_path / "ref", tmp_path / "run")
 

@@ -17,6 +17,7 @@ from gymnasium import spaces
 
 from deepq.envs import source
 from deepq.envs.acrobot import AcrobotVectorEnv, plain_acrobot
+from deepq.envs.cartpole import CartPoleArrays, plain_cartpole
 from deepq.envs.families import ensure_registered
 from deepq.errors import DeepQError
 from deepq.importing import import_module
@@ -102,9 +103,10 @@ def make_env(env, render_mode: Optional[str] = None, max_episode_steps: Optional
 
 
 def make_vec_env(env, num_envs: int, max_episode_steps: Optional[int] = None) -> gym.vector.VectorEnv:
-    """`num_envs` copies in one vector env (next-step autoreset); Gymnasium's native vector version when the
-    environment has one (CartPole: all copies stepped in one NumPy call), deepq's for Acrobot (the same steps as
-    Gymnasium's synchronous vector, faster from 4 copies on), otherwise a synchronous vector.
+    """`num_envs` copies in one vector env (next-step autoreset); for CartPole, Gymnasium's native vector version
+    with deepq's leaner step (`CartPoleArrays`: the same steps, ~half the cost), Gymnasium's native vector version
+    when another environment has one, deepq's for Acrobot (the same steps as Gymnasium's synchronous vector,
+    faster from 4 copies on), otherwise a synchronous vector.
     `env` as for `make_env`; a factory, env.kwargs or env.wrappers always give a synchronous vector."""
     src = source.EnvSource.of(env)
     if not src.plain:
@@ -115,6 +117,9 @@ def make_vec_env(env, num_envs: int, max_episode_steps: Optional[int] = None) ->
     spec = env_spec(env_id)
     if num_envs >= ACROBOT_ARRAYS_FROM and plain_acrobot(spec):
         return AcrobotVectorEnv(num_envs, max_episode_steps or spec.max_episode_steps)
+    if plain_cartpole(spec):  # the time limit as gym.make_vec sets it: the override, else the spec's
+        limit = spec.max_episode_steps if max_episode_steps is None else max_episode_steps
+        return CartPoleArrays(num_envs, **_limit(limit))
     mode = "vector_entry_point" if spec.vector_entry_point else "sync"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,10 +1,12 @@
 """The state of a vector environment, captured for a checkpoint and put back on resume, where that can be exact.
 
 Exact for Gymnasium's native CartPole vector env (`CartPoleVectorEnv`: physics state, step counts, pending
-autoresets, reset bounds, its generator), deepq's `AcrobotVectorEnv` (the same, with a generator per copy) and
-a `SyncVectorEnv` of CartPole, Acrobot or MountainCar (each sub-env's physics state and generator, its time
-limit's step count, and the vector env's pending autoresets and observations). Anything else (Box2D, MuJoCo, a custom env) has state that no general API exposes: `capture`
-returns None, and a resumed run restarts those episodes instead (see `deepq.train`).
+autoresets, reset bounds, its generator) and deepq's subclass of it (`CartPoleArrays`: the same state under the same
+kind, so a checkpoint of either resumes on either), deepq's `AcrobotVectorEnv` (the same, with a generator per copy)
+and a `SyncVectorEnv` of CartPole, Acrobot or MountainCar (each sub-env's physics state and generator, its time
+limit's step count, and the vector env's pending autoresets and observations). Anything else (Box2D, MuJoCo, a
+custom env) has state that no general API exposes: `capture` returns None, and a resumed run restarts those episodes
+instead (see `deepq.train`).
 
 Arrays go into the checkpoint as tensors, the rest (generator states, small integers) as JSON: nothing is pickled.
 """
@@ -21,6 +23,7 @@ from gymnasium.vector import SyncVectorEnv
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from deepq.envs.acrobot import AcrobotVectorEnv
+from deepq.envs.cartpole import CartPoleArrays
 
 # Exact classes only (a subclass may keep state of its own): their whole state is `state` + `np_random`
 # (+ CartPole's `steps_beyond_terminated`).
@@ -33,8 +36,8 @@ EnvState = tuple[dict[str, np.ndarray], dict[str, Any]]  # (arrays, JSON)
 
 def capture(envs) -> Optional[EnvState]:
     """The vector env's state as (arrays, JSON), or None when it cannot be captured exactly."""
-    if type(envs) is CartPoleVectorEnv:
-        return ({"state": np.asarray(envs.state), "steps": envs.steps.copy(), "prev_done": envs.prev_done.copy()},
+    if type(envs) in (CartPoleVectorEnv, CartPoleArrays):  # (CartPoleArrays steps `state` in place: copied)
+        return ({"state": np.array(envs.state), "steps": envs.steps.copy(), "prev_done": envs.prev_done.copy()},
                 {"kind": "CartPoleVectorEnv", "rng": envs.np_random.bit_generator.state,
                  "bounds": [envs.low, envs.high], "steps_beyond_terminated": envs.steps_beyond_terminated})
     if type(envs) is AcrobotVectorEnv:

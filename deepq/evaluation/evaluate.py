@@ -2,8 +2,9 @@
 
 Episode i is reset with seed `seed + i`, exactly as `gym.make(env_id).reset(seed=seed + i)` would, so scores are
 comparable with any other library evaluated on the same seeds. All episodes run in lockstep so the policy sees
-one batch of observations per step. CartPole's episodes run as arrays in Gymnasium's NumPy vector version of it,
-Acrobot's in deepq's (`VectorEpisodes`), with the same start states and physics, so the same returns (tested).
+one batch of observations per step. CartPole's episodes run as arrays in Gymnasium's NumPy vector version of it
+(with deepq's leaner step, `deepq.envs.cartpole`), Acrobot's in deepq's (`VectorEpisodes`), with the same start
+states and physics, so the same returns (tested).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from deepq.envs.acrobot import AcrobotVectorEnv, plain_acrobot
+from deepq.envs.cartpole import CartPoleArrays, plain_cartpole
 from deepq.envs.make import env_spec, make_env
 from deepq.envs.source import EnvSource, remember
 from deepq.errors import DeepQError
@@ -78,8 +80,11 @@ class VectorEpisodes:
         return (spec.vector_entry_point in STATE_COLUMN_VECTOR_ENVS and not spec.kwargs) or plain_acrobot(spec)
 
     def _vector(self, n: int) -> gym.vector.VectorEnv:
-        if plain_acrobot(env_spec(self.env_id)):
+        spec = env_spec(self.env_id)
+        if plain_acrobot(spec):
             return AcrobotVectorEnv(n, self.limit)
+        if plain_cartpole(spec):
+            return CartPoleArrays(n, self.limit)
         return gym.make_vec(self.env_id, num_envs=n, vectorization_mode="vector_entry_point",
                             max_episode_steps=self.limit).unwrapped
 
