@@ -7,7 +7,10 @@
 used when one ships, as `deepq train` does. Each seed trains in a fresh process (`nice -n 10` it when the machine
 is shared), stops when solved (the config's own check) or at the end of its budget, and its final agent is then
 scored on 100 greedy episodes reset with seeds 1000-1099 (never used in training or its evaluations). Prints a
-row per seed and the solve rate, the rate of final agents at or above the threshold, and medians.
+row per seed and the solve rate, the rate of final agents at or above the threshold, and medians. With
+`--population 2000`, each final agent also plays 2,000 more episodes: a pass or fail on one 100-episode test is a
+coin flip for an agent near the threshold, while the chance it fails such a test (the 100-episode means resampled
+from its 2,000 returns), summed over seeds, compares two configs with far fewer seeds.
 """
 
 from __future__ import annotations
@@ -40,13 +43,19 @@ agent = deepq.train(cfg, quiet=True)
 r = agent.result
 t2 = time.perf_counter()
 ev = deepq.evaluate(agent, episodes=100, seed=1000)
+p_fail = None
+if job.get("population"):  # the final agent on many more episodes: how likely is a 100-episode test to fail?
+    import numpy as np
+    pop = np.asarray(deepq.evaluate(agent, episodes=job["population"], seed=100_000).returns)
+    tests = np.random.default_rng(0).choice(pop, size=(10_000, 100)).mean(axis=1)
+    p_fail = float((tests < solve_threshold(cfg)).mean())
 print(json.dumps({"seed": job["seed"], "solved": r.solved, "env_steps": r.env_steps, "grad_steps": r.grad_steps,
                   "steps_to_solve": r.solved_at_env_steps, "seconds_to_solve": r.seconds_to_solve,
                   "train_s": r.train_seconds, "eval_s": r.time_breakdown_s.get("eval", 0.0),
                   "threshold": solve_threshold(cfg), "final_mean": ev.mean, "final_min": ev.min,
                   "best_eval": r.best_eval_mean, "import_s": t1 - t0, "wall_s": time.perf_counter() - t0,
                   "target_at": getattr(r, "target_at_env_steps", None),
-                  "final_from": getattr(r, "final_from_env_steps", None),
+                  "final_from": getattr(r, "final_from_env_steps", None), "p_test_fail": p_fail,
                   "confirmations": getattr(r, "confirmations", [])}))
 """
 
@@ -67,12 +76,17 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", help="append each row to this JSON-lines file")
     p.add_argument("--label", default="")
+    p.add_argument("--population", type=int, default=0, metavar="N",
+                   help="also score each final agent on N more episodes (reset seeds 100000+) and estimate the "
+                        "chance that a 100-episode test of it falls below the threshold (resampling those N "
+                        "returns); the sum over seeds is the expected number of seeds that fail such a test")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
     from deepq.experiments.multiseed import parse_seeds
 
     seeds = parse_seeds(a.seeds)
-    jobs = [{"env": a.env, "seed": s, "preset": a.preset, "overrides": a.overrides} for s in seeds]
+    jobs = [{"env": a.env, "seed": s, "preset": a.preset, "overrides": a.overrides, "population": a.population}
+            for s in seeds]
     print(f"tune {a.env} preset={a.preset} seeds={a.seeds} {' '.join(a.overrides)}", flush=True)
     rows = []
     with ThreadPoolExecutor(a.workers) as pool:
@@ -87,7 +101,8 @@ def main() -> None:
                 continue
             print(f"seed {row['seed']:>4} solved={str(row['solved']):<5} steps={row['steps_to_solve'] or row['env_steps']:>7} "
                   f"t={row['seconds_to_solve'] or row['train_s']:7.1f}s train={row['train_s']:6.1f}s "
-                  f"final={row['final_mean']:8.1f} min={row['final_min']:7.1f}", flush=True)
+                  f"final={row['final_mean']:8.1f} min={row['final_min']:7.1f}"
+                  + ("" if row.get("p_test_fail") is None else f" P(test fails)={row['p_test_fail']:.3f}"), flush=True)
     ok = [r for r in rows if not r.get("failed")]
     if not ok:
         return
@@ -99,7 +114,9 @@ def main() -> None:
     fin = statistics.median(r["final_mean"] for r in ok)
     print(f"SUMMARY {a.env} {a.label} preset={a.preset} {' '.join(a.overrides)}: solved {solved}/{len(ok)}, "
           f"final >= {thr:g} {good}/{len(ok)}, median time to solve {t:.1f} s, median env steps {st:,.0f}, "
-          f"median final {fin:.1f}, mean final {statistics.mean(r['final_mean'] for r in ok):.1f}", flush=True)
+          f"median final {fin:.1f}, mean final {statistics.mean(r['final_mean'] for r in ok):.1f}"
+          + ("" if not a.population else
+             f", expected seeds failing a 100-episode test {sum(r['p_test_fail'] for r in ok):.2f}"), flush=True)
 
 
 if __name__ == "__main__":
