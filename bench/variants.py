@@ -75,7 +75,9 @@ for seed in seeds:
 # gamma (CartPole's preset: gamma 0.98, returns in [0, 50]; Acrobot's: gamma 0.99, returns in [-100, 0];
 # LunarLander's: gamma 0.99, discounted returns within about [-200, 200]).
 TASKS: dict[str, dict] = {
-    "CartPole-v1": {"budget": 50_000, "v_min": 0.0, "v_max": 60.0},     # the preset's own budget (lr decays over it)
+    # The preset's budget until 2026-12-02 (100k since, for the ~1 seed in 100 that had not solved by 50k); the lr
+    # decays to 0 over it. docs/variants.md's CartPole tables were measured at 50k: kept, so they stay comparable.
+    "CartPole-v1": {"budget": 50_000, "v_min": 0.0, "v_max": 60.0},
     "Acrobot-v1": {"budget": 50_000, "v_min": -110.0, "v_max": 10.0},   # the preset's 100k halved; its lr is constant
     "LunarLander-v3": {"budget": 300_000, "v_min": -300.0, "v_max": 300.0},
 }
