@@ -12,16 +12,14 @@ the same env steps and the same final agent (the table checks it), and only the 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import time
 
 import gymnasium as gym
 import numpy as np
 
 from benchinfo import code_line, machine_line
+from side_by_side import alternate, same_runs, train_speedup
 from deepq.envs.acrobot import AcrobotVectorEnv
 from deepq.experiments.multiseed import parse_seeds
 
@@ -69,31 +67,18 @@ def main() -> None:
         a, b = step_cost(sync, n, steps) * 1e6, step_cost(AcrobotVectorEnv(n), n, steps) * 1e6
         print(f"{n:6d}  {a:14.0f}  {b:6.0f}  {a / b:7.1f}x")
 
-    rows = []
-    for i, seed in enumerate(parse_seeds(args.seeds)):
-        for r in range(args.repeats):
-            order = ("arrays", "gymnasium") if (i + r) % 2 == 0 else ("gymnasium", "arrays")
-            for env in order:
-                out = subprocess.run([sys.executable, "-c", WORKER, str(seed), env], capture_output=True, text=True,
-                                     check=True).stdout
-                rows.append(json.loads(out.strip().splitlines()[-1]))
+    rows = alternate(WORKER, parse_seeds(args.seeds), args.repeats)
     print("\nAcrobot-v1 preset, trained until solved\n"
           "seed  env        env steps  train s  env+store s  eval s   final")
     for row in rows:
         print(f"{row['seed']:4d}  {row['env']:9s}  {row['env_steps']:9d}  {row['train_s']:7.2f}  "
               f"{row['env_s']:11.2f}  {row['eval_s']:6.2f}  {row['final']:6.1f}")
-    pairs = {}
-    for row in rows:
-        pairs.setdefault(row["seed"], {}).setdefault(row["env"], []).append(row)
-    same = all(a["env_steps"] == b["env_steps"] and a["final"] == b["final"]
-               for runs in pairs.values() for a in runs["gymnasium"] for b in runs["arrays"])
-    ratios = [statistics.median(r["train_s"] for r in runs["gymnasium"]) /
-              statistics.median(r["train_s"] for r in runs["arrays"]) for runs in pairs.values()]
-    total = {env: sum(r["train_s"] for r in rows if r["env"] == env) for env in ("gymnasium", "arrays")}
-    print(f"\nsame env steps and final scores in every seed: {same}")
-    print(f"train s, gymnasium / arrays: median over seeds {statistics.median(ratios):.2f}x, "
+    ratio, total = train_speedup(rows)
+    print(f"\nsame env steps and final scores in every seed: {same_runs(rows, ('env_steps', 'final'))}")
+    print(f"train s, gymnasium / arrays: median over seeds {ratio:.2f}x, "
           f"all seeds together {total['gymnasium']:.1f} / {total['arrays']:.1f} = "
           f"{total['gymnasium'] / total['arrays']:.2f}x")
+
 
 if __name__ == "__main__":
     main()

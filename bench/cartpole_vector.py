@@ -13,10 +13,6 @@ transitions, so the same env steps and the same final agent (the table checks it
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import subprocess
-import sys
 import time
 import warnings
 
@@ -24,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchinfo import code_line, machine_line, preset_lines
+from side_by_side import alternate, same_runs, train_speedup
 from deepq.envs.cartpole import CartPoleArrays
 from deepq.experiments.multiseed import parse_seeds
 
@@ -79,36 +76,20 @@ def main() -> None:
         a, b = (t * 1e6 for t in step_costs(n))
         print(f"{n:6d}  {a:9.1f}  {b:5.1f}  {a - b:5.1f}  {a / b:7.2f}x")
 
-    rows = []
-    for i, seed in enumerate(parse_seeds(args.seeds)):
-        for r in range(args.repeats):
-            order = ("arrays", "gymnasium") if (i + r) % 2 == 0 else ("gymnasium", "arrays")
-            for env in order:
-                out = subprocess.run([sys.executable, "-c", WORKER, str(seed), env], capture_output=True, text=True,
-                                     check=True).stdout
-                rows.append(json.loads(out.strip().splitlines()[-1]))
+    rows = alternate(WORKER, parse_seeds(args.seeds), args.repeats)
     print("\nCartPole-v1 preset, trained until solved\n"
           "seed  env        env steps  solved at  train s  env+store s  eval s   final")
     for row in rows:
         print(f"{row['seed']:4d}  {row['env']:9s}  {row['env_steps']:9d}  {row['solved_at'] or 0:9d}  "
               f"{row['train_s']:7.2f}  {row['env_s']:11.2f}  {row['eval_s']:6.2f}  {row['final']:6.1f}")
-    pairs = {}
-    for row in rows:
-        pairs.setdefault(row["seed"], {}).setdefault(row["env"], []).append(row)
-    same = all(a["env_steps"] == b["env_steps"] and a["solved_at"] == b["solved_at"]
-               and a["final_returns"] == b["final_returns"]
-               for runs in pairs.values() for a in runs["gymnasium"] for b in runs["arrays"])
-    ratios = [statistics.median(r["train_s"] for r in runs["gymnasium"]) /
-              statistics.median(r["train_s"] for r in runs["arrays"]) for runs in pairs.values()]
-    total = {env: sum(r[key] for r in rows if r["env"] == env)
-             for env in ("gymnasium", "arrays") for key in ("train_s",)}
+    same = same_runs(rows, ("env_steps", "solved_at", "final_returns"))
+    ratio, total = train_speedup(rows)
     env_total = {env: sum(r["env_s"] + r["eval_s"] for r in rows if r["env"] == env) for env in ("gymnasium", "arrays")}
     print(f"\nsame env steps, solve step and final returns (100 episodes each) in every seed: {same}")
-    print(f"train s, gymnasium / deepq: median over seeds {statistics.median(ratios):.2f}x, "
+    print(f"train s, gymnasium / deepq: median over seeds {ratio:.2f}x, "
           f"all seeds together {total['gymnasium']:.1f} / {total['arrays']:.1f} = "
           f"{total['gymnasium'] / total['arrays']:.2f}x "
           f"(env+store and eval s together: {env_total['gymnasium']:.2f} / {env_total['arrays']:.2f})")
-
 
 if __name__ == "__main__":
     main()
