@@ -148,6 +148,26 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
         costs[("greedy", n)] = s
         rows.append(Row("DQNAgent.greedy", str(n), str(base_threads), s, n, "per obs"))
 
+    # Side by side: the same argmax through the flat MLP's torch forward, which DQNAgent.greedy replaced with
+    # NumPy (deepq.fast.numpy_greedy) on the CPU for batches of at most its max_rows.
+    if getattr(agent.learner, "greedy_numpy", None) is not None:
+        for n in sorted({1, 8, 30, 500}):
+            def torch_greedy(calls: int, n=n) -> None:
+                q = agent.learner.q_values
+                for i in range(calls):
+                    j = (i * n) & 511
+                    q(torch.from_numpy(obs_pool[j:j + n])).argmax(dim=1).numpy()
+
+            def numpy_greedy(calls: int, n=n) -> None:
+                g = agent.learner.greedy_numpy
+                for i in range(calls):
+                    j = (i * n) & 511
+                    g(obs_pool[j:j + n])
+
+            for label, fn in (("greedy, torch forward (the library)", torch_greedy),
+                              ("greedy, NumPy (deepq.fast.numpy_greedy)", numpy_greedy)):
+                rows.append(Row(label, str(n), str(base_threads), measure(fn, loop_s, reps), n, "per obs"))
+
     act_rng = np.random.default_rng(1)
 
     def act(calls: int) -> None:

@@ -47,6 +47,7 @@ class DQNAgent:
         self.learner = make_learner(self.online, n_actions, cfg, self.device)
         self._seed_dim = bool(getattr(self.learner, "leading_seed_dim", False))  # the flat learner: (1, ...)
         self.noisy = bool(getattr(self.learner, "noisy", False))  # NoisyNet layers: exploration by noise
+        self._greedy_numpy = getattr(self.learner, "greedy_numpy", None)
         self.target: Optional[torch.nn.Module] = self.learner.target
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
         self._metric_count = 0
@@ -84,6 +85,8 @@ class DQNAgent:
         return self.learner.q_values(self._obs_tensor(obs_N)).cpu().numpy()
 
     def greedy(self, obs_N: np.ndarray) -> np.ndarray:
+        if self._greedy_numpy is not None and len(obs_N) <= self._greedy_numpy.max_rows:
+            return self._greedy_numpy(obs_N)  # the flat MLP on the CPU, a few rows: no torch dispatch
         return self.q_values(obs_N).argmax(axis=1)  # (N,)
 
     def act(self, obs_N: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:

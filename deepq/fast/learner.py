@@ -17,6 +17,7 @@ from deepq.fast.adam import FlatAdam
 from deepq.algo.objectives import Loss, TensorBatch, make_objective
 from deepq.config.schema import Config
 from deepq.fast.handgrad import KERNELS, FlatMLP, clip_grad_norm
+from deepq.fast.numpy_greedy import NumpyGreedy
 from deepq.algo.losses import td_loss, td_loss_grad
 from deepq.algo.targets import double_q_target, hard_update, soft_update, td_target
 from deepq.errors import DeepQError
@@ -198,6 +199,10 @@ class FlatMLPLearner:
         self.online = online.to(device)
         self.flat = FlatLearner([self.online], n_actions, cfg, device)
         self.target = None if self.flat.target_nets is None else self.flat.target_nets[0]
+        activation = ACTIVATIONS[cfg.network.activation]
+        # Greedy actions in NumPy on the CPU (deepq.fast.numpy_greedy): a few rows at a time, dispatch-bound in torch.
+        self.greedy_numpy = NumpyGreedy(self.flat.online, activation, n_actions, self.flat.values_K) \
+            if NumpyGreedy.supports(self.flat.online, activation) else None
 
     @property
     def grad_steps(self) -> int:
