@@ -1,5 +1,5 @@
 """The NumPy greedy policy of the flat MLP (deepq.fast.numpy_greedy) computes the network's own Q-values and follows
-every change of the weights: updates, load_state_dict, a checkpoint loaded into a new agent."""
+every change of the weights (updates, load_state_dict); larger batches and other activations go through torch."""
 
 import numpy as np
 import pytest

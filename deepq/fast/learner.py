@@ -201,7 +201,7 @@ class FlatMLPLearner:
         self.target = None if self.flat.target_nets is None else self.flat.target_nets[0]
         activation = ACTIVATIONS[cfg.network.activation]
         # Greedy actions in NumPy on the CPU (deepq.fast.numpy_greedy): a few rows at a time, dispatch-bound in torch.
-        self.greedy_numpy = NumpyGreedy(self.flat.online, activation, n_actions, self.flat.values_K) \
+        self.greedy_numpy = NumpyGreedy(self.flat.online, activation, self.flat.values_K) \
             if NumpyGreedy.supports(self.flat.online, activation) else None
 
     @property

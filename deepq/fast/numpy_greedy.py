@@ -42,11 +42,9 @@ MAX_MULTIPLY_ADDS = 1 << 18
 class NumpyGreedy:
     """argmax_a Q(s, a) of one flat MLP (S = 1, on the CPU) for a batch of observations (N, O)."""
 
-    def __init__(self, mlp: FlatMLP, activation: type[nn.Module], n_actions: int,
-                 values_K: Optional[torch.Tensor]) -> None:
+    def __init__(self, mlp: FlatMLP, activation: type[nn.Module], values_K: Optional[torch.Tensor]) -> None:
         self.mlp = mlp
         self.act = ACTIVATIONS[activation]
-        self.n_actions = n_actions
         self.dueling = mlp.dueling_DA is not None
         self.values_K = None if values_K is None else values_K.detach().cpu().numpy().astype(np.float32)
         widest = max(weight.shape[1] * weight.shape[2] for weight, _ in mlp.layers)
