@@ -95,7 +95,7 @@ class RunSession:
                              f"eval.threshold (eval.threshold={cfg.eval.target:g} stops at that mean)")
         if cfg.eval.target is not None and cfg.eval.target < self.threshold:
             raise DeepQError(f"eval.target={cfg.eval.target:g} is below the solved threshold {self.threshold:g}: "
-                             "a target is a better agent than solved; raise it or leave it empty")
+                             "a target is a better agent than solved; raise it or leave it empty (eval.target=null)")
         self.result = TrainResult(threshold=self.threshold)
         self.timer = Timer()
         self.logger, self.csv = MetricsLogger([]), None
