@@ -228,7 +228,7 @@ def print_row(row: dict) -> None:
 def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
     """One line per (task, library), then SB3 / deepq per task."""
     print(f"\n{'task':<15} {'library':<8} {'solved':>6} {'final >= thr':>12} {'time to solve s':>16} {'worst s':>8} "
-          f"{'env steps to solve':>18} {'env steps/s':>11} {'final score':>11} {'min final':>9}")
+          f"{'env steps to solve':>18} {'env steps/s':>11} {'final score':>11} {'min final':>9} {'run s':>7}")
     ratios = []
     for env_id in envs:
         threshold = threshold_of(env_id)
@@ -248,7 +248,7 @@ def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
             worst_final = min(r["final_mean"] for r in mine)
             print(f"{env_id:<15} {lib:<8} {f'{solved}/{len(mine)}':>6} {f'{good}/{len(mine)}':>12} "
                   f"{medians[lib]:>16.2f} {max(seconds):>8.2f} {statistics.median(steps):>18,.0f} {sps:>11,.0f} "
-                  f"{final:>11.1f} {worst_final:>9.1f}")
+                  f"{final:>11.1f} {worst_final:>9.1f} {statistics.median(r['train_s'] for r in mine):>7.1f}")
         if "deepq" in medians and "sb3" in medians:
             ratios.append(f"{env_id} {medians['sb3'] / medians['deepq']:.1f}x")
     failed = [f"{r['env']} {r['lib']} seed {r['seed']}" for r in rows if r.get("failed")]
@@ -260,7 +260,7 @@ def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
           "100-episode mean (seeds 1000-1099) at or above the task's reward_threshold; time and env steps to solve: "
           "medians over seeds, an unsolved seed counting its whole budget; env steps/s: median over seeds of env "
           "steps / training seconds; final score: mean over seeds of the 100-episode mean; min final: the worst "
-          "seed's")
+          "seed's; run s: median training seconds of the whole run (past the solve where eval.target trains on)")
 
 
 def main() -> None:
