@@ -41,6 +41,18 @@ def test_plain_lines_when_not_a_terminal(capfd):
     assert capfd.readouterr().err == ""
 
 
+def test_plain_lines_say_the_target_once_solved(capfd):
+    """With eval.target, the lines after the solve say when it solved and what the run trains on for."""
+    cfg = tiny_cfg(**PROGRESS, **{"eval.threshold": 9, "eval.target": 499, "eval.confirm_episodes": 0})
+    agent = deepq.train(cfg, quiet=False)
+    lines = capfd.readouterr().err.strip().splitlines()
+    solved_at = agent.result.solved_at_env_steps  # the first check, ~500 env steps (8 envs' vector steps)
+    assert solved_at < 1000 and agent.result.target_at_env_steps is None
+    assert "(solved at 9) |" in lines[0]
+    assert all(f"(solved after {solved_at} env steps; target 499) |" in line for line in lines[1:])
+    assert len(lines) == 3
+
+
 def test_bar_on_a_terminal_shows_sps_eval_eps_and_loss(tmp_path):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160-column terminal

@@ -51,13 +51,15 @@ class Progress:
         if loss is not None:
             self.loss = loss
 
-    def evaluation(self, env_steps: int, ev, epsilon: float, threshold) -> None:
+    def evaluation(self, env_steps: int, ev, epsilon: float, goal: str = "") -> None:
+        """`goal`: what the run is after, for the plain line ("solved at 475"; once solved with eval.target,
+        "solved after 12003 env steps; target -80")."""
         if not self.enabled:
             return
         self.last_eval = ev.mean
         self.epsilon = epsilon
         if self.bar is None:
-            goal = f" (solved at {threshold:g})" if threshold is not None else ""
+            goal = f" ({goal})" if goal else ""
             print(f"step {env_steps:>8d} | eval {ev.mean:7.1f} ± {ev.std:5.1f}{goal} | "
                   f"{self.postfix(env_steps, ' | ', ' ', eval_mean=False)}", file=sys.stderr, flush=True)
 

@@ -174,7 +174,7 @@ class RunSession:
         ev = summarize(screened_returns(self.eval_runner, agent.greedy, self.eval_seeds,
                                         self.cfg.eval.screen_episodes, self.threshold))
         self._log_eval(ev)
-        self.progress.evaluation(c.env_steps, ev, epsilon, self.threshold)
+        self.progress.evaluation(c.env_steps, ev, epsilon, self._goal())
         for cb in self.callbacks:
             if cb.on_eval(c.as_dict(), ev) is False:
                 self.callback_stop = True
@@ -207,6 +207,13 @@ class RunSession:
                 result.target_at_env_steps = c.env_steps
                 stop = "target"
         return stop
+
+    def _goal(self) -> str:
+        """What the run is after, as the progress lines say it."""
+        result, target = self.result, self.cfg.eval.target
+        if result.solved and target is not None and result.target_at_env_steps is None:
+            return f"solved after {result.solved_at_env_steps} env steps; target {target:g}"
+        return "" if self.threshold is None else f"solved at {self.threshold:g}"
 
     def _keep_confirmed(self, agent, bound: float) -> None:
         """eval.target: keep the agent confirmed at the highest level so far (in memory and, for a resume, as
