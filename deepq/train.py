@@ -21,7 +21,7 @@ import torch
 
 from deepq.algo.agent import DQNAgent
 from deepq.machine import usable_cores
-from deepq.algo.schedules import epsilon_at, linear
+from deepq.algo.schedules import epsilon_at, learning_rate
 from deepq.config.schema import Config, apply_overrides
 from deepq.data.collector import Collector
 from deepq.data.priority import beta_at
@@ -139,9 +139,8 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
     t = time.perf_counter()
     while c.env_steps < cfg.train.total_steps:
         epsilon = epsilon_at(cfg.exploration, c.env_steps, c.episodes)
-        lr = cfg.learner.lr
+        lr = learning_rate(cfg.learner, cfg.train.total_steps, c.env_steps, run.result.solved_at_env_steps)
         if cfg.learner.lr_end is not None:
-            lr = linear(cfg.learner.lr, cfg.learner.lr_end, cfg.train.total_steps, c.env_steps)
             agent.set_lr(lr)
         action_N = agent.act(collector.obs_NO, epsilon, act_rng)
         t = timer.add("act", t)

@@ -199,6 +199,19 @@ def test_acrobot_checkpoint_from_gymnasiums_vector_resumes_as_arrays(tmp_path, m
     assert_same_run(tmp_path / "ref", tmp_path / "run")
 
 
+def test_lr_decaying_from_the_solve_resumes_exactly(tmp_path):
+    """learner.lr_decay_from=solved: the lr after a resume comes from the solve the checkpoint recorded."""
+    cfg = tiny(**{"learner.lr_end": 0.0, "learner.lr_decay_from": "solved", "eval.threshold": 25.0,
+                  "eval.confirm_episodes": 5, "eval.confirm_z": 0.0})
+    ref = deepq.train(cfg, tmp_path / "ref", quiet=True)
+    assert ref.result.solved_at_env_steps <= 1200, ref.result  # solved before the crash, decaying after it
+    with pytest.raises(RuntimeError, match="crash"):
+        deepq.train(cfg, tmp_path / "run", quiet=True, callbacks=[CrashAt(1900)])
+    assert latest_steps(tmp_path / "run") > ref.result.solved_at_env_steps
+    deepq.resume(tmp_path / "run", quiet=True)
+    assert_same_run(tmp_path / "ref", tmp_path / "run")
+
+
 def test_cartpole_checkpoint_from_gymnasiums_vector_resumes_on_deepqs(tmp_path, monkeypatch):
     """A checkpoint written when deepq stepped CartPole with Gymnasium's own CartPoleVectorEnv resumes, exactly, on
     deepq's leaner subclass (the same state under the same kind)."""

@@ -109,6 +109,27 @@ def test_learning_rate_anneals_linearly_over_the_budget(tiny_cfg):
 
 
 @pytest.mark.slow
+def test_learning_rate_decays_from_the_solve(tmp_path, tiny_cfg):
+    # learner.lr_decay_from=solved: lr until the confirmed solve, then a straight line to lr_end at the budget's
+    # end. The episode rows log the lr of the vector step that ended them.
+    cfg = tiny_cfg.replace(**{"learner.lr": 0.004, "learner.lr_end": 0.0, "learner.lr_decay_from": "solved",
+                              "eval.threshold": 30.0, "eval.confirm_episodes": 20, "eval.confirm_z": 0.0,
+                              "eval.interval": 250})
+    agent = deepq.train(cfg, tmp_path / "run", quiet=True)
+    solved_at, total = agent.result.solved_at_env_steps, cfg.train.total_steps
+    assert agent.result.solved and solved_at < total - 200, agent.result
+    rows = [r for r in read_metrics(tmp_path / "run" / "metrics.csv") if r["kind"] == "episode"]
+    before = [r["train/lr"] for r in rows if r["env_steps"] <= solved_at]
+    after = [r for r in rows if r["env_steps"] > solved_at + cfg.env.num_envs]
+    assert before and set(before) == {0.004}
+    assert after and after[-1]["train/lr"] < 0.004 * (total - after[-1]["env_steps"] + cfg.env.num_envs) / (total - solved_at)
+    for r in after:  # set from the count before the row's vector step: up to num_envs env steps earlier
+        steps = range(int(r["env_steps"]) - cfg.env.num_envs, int(r["env_steps"]))
+        assert any(r["train/lr"] == pytest.approx(0.004 * (1 - (s - solved_at) / (total - solved_at)), rel=1e-4)
+                   for s in steps), (r, solved_at)
+
+
+@pytest.mark.slow
 def test_screened_evaluations_stop_early_only_below_the_threshold(tmp_path, tiny_cfg):
     # The same training with and without screening (evaluation never changes training): every screened evaluation
     # is either cut at 2 episodes with a mean below the threshold, or complete and equal to the unscreened one.

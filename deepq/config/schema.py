@@ -155,9 +155,12 @@ class TargetConfig(_Section):
 class LearnerConfig(_Section):
     gamma: float = _f(0.99, "discount factor in [0, 1]")
     lr: float = _f(1e-3, "Adam learning rate")
-    lr_end: Optional[float] = _f(None, "if set, the learning rate falls linearly from `lr` to this over "
-                                       "train.total_steps env steps (keeps a solved agent from collapsing); "
-                                       "empty = constant")
+    lr_end: Optional[float] = _f(None, "if set, the learning rate falls linearly from `lr` to this by "
+                                       "train.total_steps env steps, from the start or from the solve "
+                                       "(`lr_decay_from`; keeps a solved agent from collapsing); empty = constant")
+    lr_decay_from: str = _f("start", "where the fall to `lr_end` begins: start (env step 0) or solved (the run's "
+                                     "confirmed solve: `lr` until then, so the way to the solve is unchanged, "
+                                     "then linearly to `lr_end` at train.total_steps)", choices=("start", "solved"))
     loss: str = _f("huber", "TD loss", choices=("huber", "mse"))
     huber_delta: float = _f(1.0, "Huber loss: TD errors beyond this are penalised linearly")
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this; 0 disables clipping")
@@ -334,6 +337,8 @@ def validate(cfg: Config) -> None:
     _check(0.0 <= ln.gamma <= 1.0, "learner.gamma", f"must be in [0, 1], got {ln.gamma}")
     _check(ln.lr > 0.0, "learner.lr", f"must be > 0, got {ln.lr}")
     _check(ln.lr_end is None or ln.lr_end >= 0.0, "learner.lr_end", f"must be >= 0 or empty, got {ln.lr_end}")
+    _check(ln.lr_decay_from == "start" or ln.lr_end is not None, "learner.lr_decay_from",
+           f"={ln.lr_decay_from} needs learner.lr_end, the rate to fall to (e.g. learner.lr_end=0)")
     _check(ln.huber_delta > 0.0, "learner.huber_delta", f"must be > 0, got {ln.huber_delta}")
     _check(ln.max_grad_norm >= 0.0, "learner.max_grad_norm", f"must be >= 0 (0 disables), got {ln.max_grad_norm}")
     _check(ln.q_regularization >= 0.0, "learner.q_regularization",
