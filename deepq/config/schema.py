@@ -338,7 +338,7 @@ def validate(cfg: Config) -> None:
     _check(ln.lr > 0.0, "learner.lr", f"must be > 0, got {ln.lr}")
     _check(ln.lr_end is None or ln.lr_end >= 0.0, "learner.lr_end", f"must be >= 0 or empty, got {ln.lr_end}")
     _check(ln.lr_decay_from == "start" or ln.lr_end is not None, "learner.lr_decay_from",
-           f"={ln.lr_decay_from} needs learner.lr_end, the rate to fall to (e.g. learner.lr_end=0)")
+           f"{ln.lr_decay_from} needs learner.lr_end, the rate to fall to (e.g. learner.lr_end=0)")
     _check(ln.huber_delta > 0.0, "learner.huber_delta", f"must be > 0, got {ln.huber_delta}")
     _check(ln.max_grad_norm >= 0.0, "learner.max_grad_norm", f"must be >= 0 (0 disables), got {ln.max_grad_norm}")
     _check(ln.q_regularization >= 0.0, "learner.q_regularization",
