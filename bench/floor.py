@@ -13,7 +13,8 @@ env; `DQNAgent.greedy` on a batch of 1, 4, 8 observations; `ReplayBuffer.add` of
 preset uses n-step returns, `NStepFolder.fold` of one vector step); one
 `ReplayBuffer.sample` of 64/128/256 from a full 50k buffer; one `DQNAgent.update` of the preset's network on a
 `Batch` of 64/128/256 with 1 and 2 torch threads; the gradient clipping and the Adam step alone; side by side,
-the same update on the autograd back-end (`learner.backend=autograd`); and `Learner.step` with 1, 2, 5 and 10
+the same update on the autograd back-end (`learner.backend=autograd`) and on the flat back-end's PyTorch path
+(the NumPy path, deepq.fast.numpy_step, turned off); and `Learner.step` with 1, 2, 5 and 10
 seeds' networks batched into one (per seed: does batching seeds in one process save work?). Each cost is the
 median over `--repeats` timed loops (`time.perf_counter`), each loop long enough (~`--loop-ms`) to swamp the timer,
 after an untimed warm-up loop. Random actions and observations: the env steps see short episodes, so resets are
@@ -92,6 +93,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
 
     from deepq.algo.agent import DQNAgent
     from deepq.data.replay import ReplayBuffer
+    from deepq.machine import blas_threads
 
     loop_s, reps = args.loop_ms / 1000, args.repeats
     rng = np.random.default_rng(0)
@@ -237,7 +239,7 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
         torch.set_num_threads(threads)
         for b in sorted({64, 128, 256, batch}):
             torch.manual_seed(0)
-            learner = DQNAgent(4, 2, cfg)
+            learner = DQNAgent(4, 2, cfg.replace(**{"train.torch_threads": threads}))  # the path a run takes
             batches = [buffer.sample(b, sample_rng) for _ in range(64)]
 
             def update(calls: int, learner=learner, batches=batches) -> None:
@@ -245,7 +247,8 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
                 for i in range(calls):
                     u(batches[i & 63])
 
-            s = measure(update, loop_s, reps)
+            with blas_threads(1):  # as deepq.train holds NumPy's BLAS
+                s = measure(update, loop_s, reps)
             costs[("update", b, threads)] = s
             rows.append(Row("DQNAgent.update (whole gradient step)", str(b), str(threads), s, b, "per transition"))
         # the parts that do not depend on the batch: clipping and Adam on the flat gradient the last update left
@@ -284,6 +287,24 @@ def unit_costs(cfg, args) -> tuple[list[Row], dict]:
     s = measure(plain, loop_s, reps)
     costs[("autograd", batch)] = s
     rows.append(Row("same update, learner.backend=autograd (fused Adam)", str(batch), str(base_threads), s, batch,
+                    "per transition"))
+
+    # --- the same update on the flat back-end's PyTorch path (deepq.fast.learner.FlatLearner.step), which the
+    # NumPy path (deepq.fast.numpy_step) replaces for one network on the CPU
+    torch.manual_seed(0)
+    torch_path = DQNAgent(4, 2, cfg)
+    torch_path.learner.numpy_step = None
+
+    def flat_torch(calls: int) -> None:
+        u = torch_path.update
+        for i in range(calls):
+            u(ref_batches[i & 63])
+
+    torch.set_num_threads(1)  # the NumPy path's own setting
+    s = measure(flat_torch, loop_s, reps)
+    torch.set_num_threads(base_threads)
+    costs[("flat_torch", batch)] = s
+    rows.append(Row("same update, flat back-end in PyTorch (no NumPy path)", str(batch), "1", s, batch,
                     "per transition"))
 
     # --- several seeds as one batched network (deepq.learner with S networks) -----------------------------

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from deepq.algo.agent import DQNAgent
-from deepq.machine import usable_cores
+from deepq.machine import blas_threads, usable_cores
 from deepq.algo.schedules import epsilon_at, learning_rate
 from deepq.config.schema import Config, apply_overrides
 from deepq.data.collector import Collector
@@ -114,7 +114,7 @@ def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSign
     act_rng, replay_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     obs_space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
     spaces = describe_spaces(cfg.env.id, obs_space, n_actions)
-    with RunSession(cfg, path, spaces, quiet, callbacks) as run:
+    with blas_threads(1), RunSession(cfg, path, spaces, quiet, callbacks) as run:
         saved = run.read_resume_state() if resume else None  # refused in one line before anything is written
         agent, buffer = _build(cfg, obs_space, n_actions, network)
         if not resume:

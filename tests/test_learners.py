@@ -83,14 +83,17 @@ def test_every_activation_and_option_steps_alike_on_both_backends(activation, du
         "learner.q_regularization": 0.1 if loss == "mse" else 0.0, "learner.huber_delta": 0.5, "learner.lr": 0.01})
     torch.manual_seed(0)
     net = build_q_network(OBS, ACTIONS, cfg.network)
-    flat = FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu"))
+    flat, flat_torch = (FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu")) for _ in range(2))
+    assert (flat.numpy_step is not None) == (activation in ("relu", "tanh"))  # deepq.fast.numpy_step's kernels
+    flat_torch.numpy_step = None  # the flat back-end's PyTorch path, which S > 1 networks and other devices take
     auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
     for batch in batches(3, seed=4, weights=loss == "huber", n_step=3):
         tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
-        one, two = flat.update(tensors), auto.update(tensors)
+        one, one_torch, two = flat.update(tensors), flat_torch.update(tensors), auto.update(tensors)
         assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
-    for a, b in zip(flat.online.parameters(), auto.online.parameters()):
-        assert torch.allclose(a, b, atol=1e-6)
+        assert one_torch.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
+    for a, b, c in zip(flat.online.parameters(), flat_torch.online.parameters(), auto.online.parameters()):
+        assert torch.allclose(a, c, atol=1e-6) and torch.allclose(b, c, atol=1e-6)
 
 
 @pytest.mark.parametrize("objective, dueling, double, target, weights", list(itertools.product(
@@ -105,16 +108,19 @@ def test_categorical_heads_step_alike_on_both_backends(objective, dueling, doubl
         "target.update_interval": 2, "learner.lr": 0.01})
     torch.manual_seed(0)
     net = build_q_network(OBS, ACTIONS, cfg.network, atoms=11)
-    flat = FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu"))
+    flat, flat_torch = (FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu")) for _ in range(2))
+    assert (flat.numpy_step is not None) == (objective == "hl_gauss")  # C51's projection stays in PyTorch
+    flat_torch.numpy_step = None
     auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
     for batch in batches(5, seed=2, weights=weights, n_step=3):
         tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
-        one, two = flat.update(tensors), auto.update(tensors)
-        assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
-        assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
-        assert one.q_mean.item() == pytest.approx(two.q_mean.item(), abs=1e-5)
-    for a, b in zip(flat.online.parameters(), auto.online.parameters()):
-        assert torch.allclose(a, b, atol=1e-6)
+        two = auto.update(tensors)
+        for one in (flat.update(tensors), flat_torch.update(tensors)):
+            assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
+            assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
+            assert one.q_mean.item() == pytest.approx(two.q_mean.item(), abs=1e-5)
+    for a, b, c in zip(flat.online.parameters(), flat_torch.online.parameters(), auto.online.parameters()):
+        assert torch.allclose(a, c, atol=1e-6) and torch.allclose(b, c, atol=1e-6)
     x = torch.randn(5, OBS)
     assert torch.allclose(flat.q_values(x), auto.q_values(x), atol=1e-6)
 

@@ -129,6 +129,34 @@ def test_learning_rate_decays_from_the_solve(tmp_path, tiny_cfg):
                    for s in steps), (r, solved_at)
 
 
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.slow
+def test_numpy_blas_trains_on_one_thread_and_is_given_back(tiny_cfg):
+    # The NumPy update path (deepq.fast.numpy_step) multiplies in NumPy's BLAS: held to one thread while the run
+    # trains (OpenBLAS threads thrash against PyTorch's), as it was afterwards.
+    from threadpoolctl import threadpool_limits
+
+    from deepq.run.callbacks import Callback
+
+    seen = []
+
+    class Watch(Callback):
+        def on_step(self, agent, counters):
+            seen.append(_blas_threads())
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        agent = deepq.train(tiny_cfg.replace(**{"train.total_steps": 600}), quiet=True, callbacks=[Watch()])
+        assert agent.learner.numpy_step is not None and before and _blas_threads() == before
+        two = deepq.train(tiny_cfg.replace(**{"train.total_steps": 600, "train.torch_threads": 2}), quiet=True)
+        assert two.learner.numpy_step is None  # more threads: PyTorch's kernels, which use them
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+
+
 @pytest.mark.slow
 def test_screened_evaluations_stop_early_only_below_the_threshold(tmp_path, tiny_cfg):
     # The same training with and without screening (evaluation never changes training): every screened evaluation

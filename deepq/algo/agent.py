@@ -6,6 +6,8 @@ The agent never touches an environment or a buffer; the training loop hands it o
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Optional
 
@@ -49,7 +51,10 @@ class DQNAgent:
         self.noisy = bool(getattr(self.learner, "noisy", False))  # NoisyNet layers: exploration by noise
         self._greedy_numpy = getattr(self.learner, "greedy_numpy", None)
         self.target: Optional[torch.nn.Module] = self.learner.target
+        # One network's gradient steps in NumPy on the CPU (deepq.fast.numpy_step): batches go in as they come.
+        self._numpy_step = getattr(self.learner, "numpy_step", None)
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
+        self._host_sums = [0.0, 0.0]  # the same, from NumPy steps (Python floats: no tensor op per step)
         self._metric_count = 0
         self._rng = np.random.default_rng(cfg.seed)  # predict(deterministic=False) only; training uses its own
 
@@ -124,6 +129,14 @@ class DQNAgent:
 
     def update(self, batch: Batch) -> torch.Tensor:
         """One gradient step on a batch; returns the TD errors (B,) for prioritized replay."""
+        if self._numpy_step is not None:
+            td_error_B, loss, q_mean = self._numpy_step.step(
+                np.asarray(batch.obs, dtype=np.float32), batch.action, batch.reward,
+                np.asarray(batch.next_obs, dtype=np.float32), batch.done, batch.discount, batch.weights)
+            self._host_sums[0] += loss
+            self._host_sums[1] += q_mean
+            self._metric_count += 1
+            return torch.from_numpy(td_error_B)
         tensors = TensorBatch(
             self._obs_tensor(batch.obs), self._tensor(batch.action), self._tensor(batch.reward),
             self._obs_tensor(batch.next_obs), self._tensor(batch.done), self._tensor(batch.discount),
@@ -158,15 +171,18 @@ class DQNAgent:
         """Mean loss and Q since the last call (one host sync per call, not per update)."""
         if self._metric_count == 0:
             return {}
-        loss, q = (self._metric_sums / self._metric_count).tolist()
+        loss, q = ((total + host) / self._metric_count for total, host in zip(self._metric_sums.tolist(),
+                                                                             self._host_sums))
         self._metric_sums.zero_()
+        self._host_sums = [0.0, 0.0]
         self._metric_count = 0
         return {"train/loss": loss, "train/q_mean": q}
 
     def is_finite(self) -> bool:
         """False once the weights or the loss and Q sums since the last read hold a NaN or an inf (one host sync:
         called only where a checkpoint would be written)."""
-        return bool(torch.isfinite(self._metric_sums).all()) and self.learner.is_finite()
+        return (bool(torch.isfinite(self._metric_sums).all()) and all(map(math.isfinite, self._host_sums))
+                and self.learner.is_finite())
 
     # --- persistence (plain tensors + JSON, see deepq.checkpoint) ---------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -197,6 +213,7 @@ class DQNAgent:
         """Learning progress beyond the weights, for an exact resume: gradient steps (they time the target
         copies) and the loss and Q sums not yet written to the metrics."""
         arrays = {"metric_sums": self._metric_sums.cpu().numpy().copy(),
+                  "host_metric_sums": np.array(self._host_sums, dtype=np.float64),
                   "counts": np.array([self.grad_steps, self._metric_count], dtype=np.int64)}
         if self.noisy:  # NoisyNet: the noise generator's state, so a resumed run draws the same noise
             arrays["noise_rng"] = self.learner.noise_generator.get_state().numpy().copy()
@@ -204,6 +221,7 @@ class DQNAgent:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._metric_sums.copy_(torch.as_tensor(arrays["metric_sums"]))
+        self._host_sums = [float(v) for v in arrays.get("host_metric_sums", (0.0, 0.0))]
         self.learner.grad_steps, self._metric_count = (int(v) for v in arrays["counts"])
         if self.noisy and "noise_rng" in arrays:
             self.learner.noise_generator.set_state(torch.from_numpy(np.array(arrays["noise_rng"], dtype=np.uint8)))

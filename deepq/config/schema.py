@@ -198,7 +198,8 @@ class TrainConfig(_Section):
     gradient_steps: int = _f(1, "gradient steps per update (replay ratio = gradient_steps / train_freq)")
     device: str = _f("cpu", "torch device for the networks: cpu, cuda, cuda:N or auto (cuda when available)")
     torch_threads: int = _f(1, "CPU threads for PyTorch (at most the cores this process may use); small networks "
-                               "update fastest on one (0 = torch's default)")
+                               "update fastest on one (0 = torch's default); on one, deepq's own MLP updates in NumPy "
+                               "(deepq.fast.numpy_step)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from deepq.algo.objectives import Loss, TensorBatch, make_objective
 from deepq.config.schema import Config
 from deepq.fast.handgrad import KERNELS, FlatMLP, clip_grad_norm
 from deepq.fast.numpy_greedy import NumpyGreedy
+from deepq.fast.numpy_step import NumpyStep
 from deepq.algo.losses import td_loss, td_loss_grad
 from deepq.algo.targets import double_q_target, hard_update, soft_update, td_target
 from deepq.errors import DeepQError
@@ -203,6 +204,8 @@ class FlatMLPLearner:
         # Greedy actions in NumPy on the CPU (deepq.fast.numpy_greedy): a few rows at a time, dispatch-bound in torch.
         self.greedy_numpy = NumpyGreedy(self.flat.online, activation, self.flat.values_K) \
             if NumpyGreedy.supports(self.flat.online, activation) else None
+        # Its gradient steps in NumPy too, where deepq.fast.numpy_step has the objective and activation.
+        self.numpy_step = NumpyStep(self.flat, activation) if NumpyStep.supports(self.flat, activation) else None
 
     @property
     def grad_steps(self) -> int:
@@ -224,6 +227,9 @@ class FlatMLPLearner:
         """One step on a batch of tensors (1, B, ...) (or (B, ...)); the loss and mean Q come back as (1,)."""
         if b.action.dim() == 1:
             b = TensorBatch(*(None if x is None else x.unsqueeze(0) for x in b))
+        if self.numpy_step is not None:
+            td_error_B, loss, q_mean = self.numpy_step.step(*(None if x is None else x.numpy()[0] for x in b))
+            return Loss(torch.tensor([loss]), torch.from_numpy(td_error_B), torch.tensor([q_mean]))
         td_error_SB, loss_S, q_mean_S = self.flat.step(*b)
         return Loss(loss_S, td_error_SB[0], q_mean_S)
 
