@@ -78,7 +78,8 @@ class NumpyGreedy:
         out = out.reshape(len(out), -1, atoms)  # (N, A or 1 + A, K)
         if self.dueling:  # V + A - mean_a A, per atom
             value, advantage = out[:, :1], out[:, 1:]
-            out = value + advantage - advantage.mean(axis=1, keepdims=True)
+            # the mean as ndarray.mean computes it (sum, then divide), without its ~13 us of Python
+            out = value + advantage - np.add.reduce(advantage, axis=1, keepdims=True) / advantage.shape[1]
         if self.values_K is None:
             return out[:, :, 0]
         out -= out.max(axis=2, keepdims=True)  # Q = softmax(logits) . values, stably
