@@ -3,8 +3,8 @@
 Why: one network's update on a small CPU is dispatch-bound in PyTorch. CartPole-v1's preset update (a 64-64
 dueling MLP, HL-Gauss head, batch 128) runs ~270 aten operations, most of them on a few thousand numbers, and its
 batched products (`baddbmm`/`bmm`, written for S networks at once) cost more than the same products in NumPy's
-BLAS. The same step written with NumPy on views of the same flat vectors is ~1.6x faster (`python bench/floor.py
---skip-train`, both rows side by side). The math is deepq.fast.learner's, operation for operation; the float32
+BLAS. The same step written with NumPy on views of the same flat vectors is ~1.5x faster (`python
+bench/update_paths.py`: every preset's network on each path, side by side). The math is deepq.fast.learner's, operation for operation; the float32
 rounding can differ from PyTorch's in the last bits (tests compare both paths and autograd). Adam
 (`torch._fused_adam_`) and the target update stay PyTorch operations on the same memory.
 
@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepq.fast.numpy_greedy import ACTIVATIONS as FORWARD
+
 if TYPE_CHECKING:
     from deepq.fast.learner import FlatLearner
 
@@ -33,18 +35,10 @@ def _tanh_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     return g * (1.0 - y * y)
 
 
-def _relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0.0, out=z)
-
-
-def _tanh(z: np.ndarray) -> np.ndarray:
-    return np.tanh(z, out=z)
-
-
-# (forward in place, backward from the output) per activation: both keep the output, as autograd's kernels do.
+# (forward in place: greedy actions' own, backward from the output, as autograd's kernels) per activation
 KERNELS: dict[type[nn.Module], tuple[Callable, Callable]] = {
-    nn.ReLU: (_relu, _relu_backward),
-    nn.Tanh: (_tanh, _tanh_backward),
+    nn.ReLU: (FORWARD[nn.ReLU], _relu_backward),
+    nn.Tanh: (FORWARD[nn.Tanh], _tanh_backward),
 }
 OBJECTIVES = ("td", "hl_gauss")
 
