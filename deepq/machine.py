@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator
 
 
 def usable_cores() -> int:
@@ -13,14 +13,11 @@ def usable_cores() -> int:
 
 
 @contextmanager
-def blas_threads(threads: Optional[int]) -> Iterator[None]:
-    """NumPy's BLAS held to `threads` threads inside the block (None: left as it is). deepq's NumPy products are
-    small (the NumPy update path, deepq.fast.numpy_step, and greedy actions), and OpenBLAS runs those past ~2^18
-    multiply-adds on every core, where its threads thrash against PyTorch's: on 2 cores, one CartPole-v1 update
-    took 17 ms with 2 BLAS threads against 0.5 ms with one (`bench/floor.py`)."""
-    if threads is None:
-        yield
-        return
+def blas_threads(threads: int) -> Iterator[None]:
+    """NumPy's BLAS held to `threads` threads inside the block. deepq's NumPy products are small (the NumPy update
+    path, deepq.fast.numpy_step, and greedy actions), and OpenBLAS runs those past ~2^18 multiply-adds on every
+    core, where its threads thrash against PyTorch's: on 2 cores, one CartPole-v1 update took 17 ms with 2 BLAS
+    threads against 0.5 ms with one (`bench/floor.py`)."""
     from threadpoolctl import threadpool_limits  # ~2 ms to import, ~4 ms to enter and leave
 
     with threadpool_limits(limits=threads, user_api="blas"):

@@ -7,7 +7,6 @@ The agent never touches an environment or a buffer; the training loop hands it o
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import Optional
 
