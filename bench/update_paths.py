@@ -54,10 +54,10 @@ def main() -> None:
         numpy_path = DQNAgent(obs_dim, n_actions, cfg)
         flat_torch = DQNAgent(obs_dim, n_actions, cfg)
         flat_torch.load_tensors(numpy_path.tensors())
-        flat_torch.learner.numpy_step = flat_torch._numpy_step = None  # the batched PyTorch kernels
+        flat_torch.learner.numpy_step = None  # the batched PyTorch kernels
         autograd = DQNAgent(obs_dim, n_actions, cfg.replace(**{"learner.backend": "autograd"}))
         autograd.load_tensors(numpy_path.tensors(), with_optimizer=False)
-        assert numpy_path._numpy_step is not None, f"{env_id}'s preset does not take the NumPy path"
+        assert numpy_path.learner.numpy_step is not None, f"{env_id}'s preset does not take the NumPy path"
         rng = np.random.default_rng(0)
         size = cfg.replay.batch_size
         batches = [Batch(rng.normal(size=(size, obs_dim)).astype(np.float32),

@@ -50,8 +50,6 @@ class DQNAgent:
         self.noisy = bool(getattr(self.learner, "noisy", False))  # NoisyNet layers: exploration by noise
         self._greedy_numpy = getattr(self.learner, "greedy_numpy", None)
         self.target: Optional[torch.nn.Module] = self.learner.target
-        # One network's gradient steps in NumPy on the CPU (deepq.fast.numpy_step): batches go in as they come.
-        self._numpy_step = getattr(self.learner, "numpy_step", None)
         self._metric_sums = torch.zeros(2, device=self.device)  # (loss, mean Q) summed since the last read
         self._host_sums = [0.0, 0.0]  # the same, from NumPy steps (Python floats: no tensor op per step)
         self._metric_count = 0
@@ -128,8 +126,9 @@ class DQNAgent:
 
     def update(self, batch: Batch) -> torch.Tensor:
         """One gradient step on a batch; returns the TD errors (B,) for prioritized replay."""
-        if self._numpy_step is not None:
-            td_error_B, loss, q_mean = self._numpy_step.step(
+        numpy_step = getattr(self.learner, "numpy_step", None)  # deepq.fast.numpy_step: batches go in as they come
+        if numpy_step is not None:
+            td_error_B, loss, q_mean = numpy_step.step(
                 np.asarray(batch.obs, dtype=np.float32), batch.action, batch.reward,
                 np.asarray(batch.next_obs, dtype=np.float32), batch.done, batch.discount, batch.weights)
             self._host_sums[0] += loss

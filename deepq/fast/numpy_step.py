@@ -104,7 +104,7 @@ class NumpyStep:
                 saved.append((h, y))
             h = y
         weight, bias = layers[-1]
-        if self.hl_gauss and self.dueling_P is not None:  # the dueling aggregation folded into the head's weights
+        if self.dueling_P is not None:  # a dueling HL-Gauss head: the aggregation folded into the head's weights
             weight_T = weight.T @ self.dueling_P  # (H, A K)
             out = h @ weight_T
             out += bias @ self.dueling_P
@@ -138,21 +138,17 @@ class NumpyStep:
             else next_online
         not_done_B = 1.0 - done_B
         rows_B = np.arange(batch)
-        if self.hl_gauss:
-            d_taken, td_error_B, loss, q_mean = self._hl_gauss(out_M[:batch], next_online, next_target, action_B,
-                                                               reward_B, discount_B * not_done_B, weights_B)
-        else:
-            d_taken, td_error_B, loss, q_mean = self._td(out_M[:batch], next_online, next_target, action_B,
-                                                         reward_B, discount_B * not_done_B, weights_B)
+        objective = self._hl_gauss if self.hl_gauss else self._td
+        d_taken, td_error_B, loss, q_mean = objective(out_M[:batch], next_online, next_target, rows_B, action_B,
+                                                      reward_B, discount_B * not_done_B, weights_B)
         d_out = np.zeros((batch,) + out_M.shape[1:], dtype=np.float32)
         d_out[rows_B, action_B] = d_taken
         self._backward(saved, d_out.reshape(batch, -1))
         return td_error_B, loss, q_mean
 
-    def _td(self, q_BA, next_online_BA, next_target_BA, action_B, reward_B, bootstrap_B, weights_B):
+    def _td(self, q_BA, next_online_BA, next_target_BA, rows_B, action_B, reward_B, bootstrap_B, weights_B):
         cfg = self.cfg
-        batch = len(action_B)
-        rows_B = np.arange(batch)
+        batch = len(rows_B)
         if cfg.double:
             next_q_B = next_target_BA[rows_B, next_online_BA.argmax(axis=1)]
         else:
@@ -178,11 +174,11 @@ class NumpyStep:
             d_taken_B += np.float32(cfg.q_regularization / batch)
         return d_taken_B, td_error_B, loss, q_mean
 
-    def _hl_gauss(self, logits_BAK, next_online_BAK, next_target_BAK, action_B, reward_B, bootstrap_B, weights_B):
+    def _hl_gauss(self, logits_BAK, next_online_BAK, next_target_BAK, rows_B, action_B, reward_B, bootstrap_B,
+                  weights_B):
         """Cross-entropy of the taken action's logits to the Gaussian-smoothed histogram of the (Double) TD target;
         its gradient with respect to those logits is softmax - target (times the sample's weight / B)."""
-        batch = len(action_B)
-        rows_B = np.arange(batch)
+        batch = len(rows_B)
         chooser_BAK = next_online_BAK if self.cfg.double else next_target_BAK
         q_BA = (_softmax_last(chooser_BAK).reshape(-1, self.atoms) @ self.centers_K).reshape(batch, -1)
         next_q_B = _softmax_last(next_target_BAK[rows_B, q_BA.argmax(axis=1)]) @ self.centers_K
@@ -219,7 +215,7 @@ class NumpyStep:
                 weight = self.online[i][0]
             else:
                 weight = saved[i][1].T
-            if i == last and self.hl_gauss and self.dueling_P is not None:  # back through the fold
+            if i == last and self.dueling_P is not None:  # back through the fold
                 np.matmul(self.dueling_P, g.T @ h, out=grad_weight)
                 np.matmul(g.sum(axis=0), self.dueling_P.T, out=grad_bias)
             else:
