@@ -6,7 +6,8 @@
 `--preset none` trains on the code defaults alone (no tuned preset); without --preset the env's own preset is
 used when one ships, as `deepq train` does. Each seed trains in a fresh process (`nice -n 10` it when the machine
 is shared), stops when solved (the config's own check) or at the end of its budget, and its final agent is then
-scored on 100 greedy episodes reset with seeds 1000-1099 (never used in training or its evaluations). Prints a
+scored on 100 greedy episodes reset with seeds 1000-1099 (never used in training or its evaluations; with
+env.action_repeat > 1, also choosing an action at every env step of the plain task: "every step"). Prints a
 row per seed and the solve rate, the rate of final agents at or above the threshold, and medians. With
 `--population 2000`, each final agent also plays 2,000 more episodes: a pass or fail on one 100-episode test is a
 coin flip for an agent near the threshold, while the chance it fails such a test (the 100-episode means resampled
@@ -43,6 +44,10 @@ agent = deepq.train(cfg, quiet=True)
 r = agent.result
 t2 = time.perf_counter()
 ev = deepq.evaluate(agent, episodes=100, seed=1000)
+every_step = None
+if cfg.env.action_repeat > 1:  # the same agent choosing at every env step of the plain task, seeds 1000-1099
+    from deepq.evaluation.evaluate import EpisodeRunner
+    every_step = float(EpisodeRunner(cfg.env.id, 100).run(agent.greedy, list(range(1000, 1100))).mean())
 p_fail = None
 if job.get("population"):  # the final agent on many more episodes: how likely is a 100-episode test to fail?
     import numpy as np
@@ -55,7 +60,7 @@ print(json.dumps({"seed": job["seed"], "solved": r.solved, "env_steps": r.env_st
                   "threshold": solve_threshold(cfg), "final_mean": ev.mean, "final_min": ev.min,
                   "best_eval": r.best_eval_mean, "import_s": t1 - t0, "wall_s": time.perf_counter() - t0,
                   "target_at": getattr(r, "target_at_env_steps", None),
-                  "final_from": getattr(r, "final_from_env_steps", None), "p_test_fail": p_fail,
+                  "final_from": getattr(r, "final_from_env_steps", None), "p_test_fail": p_fail, "final_every_step": every_step,
                   "confirmations": getattr(r, "confirmations", [])}))
 """
 
@@ -102,7 +107,9 @@ def main() -> None:
             print(f"seed {row['seed']:>4} solved={str(row['solved']):<5} steps={row['steps_to_solve'] or row['env_steps']:>7} "
                   f"t={row['seconds_to_solve'] or row['train_s']:7.1f}s train={row['train_s']:6.1f}s "
                   f"final={row['final_mean']:8.1f} min={row['final_min']:7.1f}"
-                  + ("" if row.get("p_test_fail") is None else f" P(test fails)={row['p_test_fail']:.3f}"), flush=True)
+                  + ("" if row.get("p_test_fail") is None else f" P(test fails)={row['p_test_fail']:.3f}")
+                  + ("" if row.get("final_every_step") is None else f" every step={row['final_every_step']:.1f}"),
+                  flush=True)
     ok = [r for r in rows if not r.get("failed")]
     if not ok:
         return

@@ -85,10 +85,11 @@ def eval_seeds(seed: int, episodes: int) -> list[int]:
     return [EVAL_SEED_BASE + 1000 * seed + i for i in range(episodes)]
 
 
-def final_score(env_id: str, policy) -> tuple[float, float]:
+def final_score(env, policy) -> tuple[float, float]:
+    """`env`: an id, or deepq's cfg.env (its action repeat included: the agent as it was trained)."""
     from deepq.evaluation.evaluate import EpisodeRunner
 
-    runner = EpisodeRunner(env_id, len(FINAL_SEEDS))
+    runner = EpisodeRunner(env, len(FINAL_SEEDS))
     try:
         returns = runner.run(policy, FINAL_SEEDS)
     finally:
@@ -104,9 +105,11 @@ def run_deepq(job: dict) -> dict:
     cfg = Config.from_dict(job["config"]).replace(seed=job["seed"])
     agent = deepq.train(cfg, quiet=True)
     r = agent.result
-    mean, worst = final_score(cfg.env.id, agent.greedy)
+    mean, worst = final_score(cfg.env, agent.greedy)
+    # with an action repeat, the same agent choosing at every env step of the plain task too
+    every_step = final_score(cfg.env.id, agent.greedy)[0] if cfg.env.action_repeat > 1 else None
     confirm_s = sum(c["seconds"] for c in r.confirmations)
-    return {"confirm_s": confirm_s, "confirmations": len(r.confirmations), "solved": r.solved, "seconds_to_solve": r.seconds_to_solve, "steps_to_solve": r.solved_at_env_steps,
+    return {"action_repeat": cfg.env.action_repeat, "final_every_step": every_step, "confirm_s": confirm_s, "confirmations": len(r.confirmations), "solved": r.solved, "seconds_to_solve": r.seconds_to_solve, "steps_to_solve": r.solved_at_env_steps,
             "env_steps": r.env_steps, "grad_steps": r.grad_steps, "train_s": r.train_seconds,
             "eval_s": r.time_breakdown_s.get("eval", 0.0), "final_mean": mean, "final_min": worst}
 
@@ -208,10 +211,16 @@ def spawn(job: dict) -> dict:
 
 
 def to_solve(row: dict) -> tuple[float, int]:
-    """(seconds, env steps) to solve; an unsolved run counts its whole budget."""
+    """(seconds, env steps) to solve; an unsolved run counts its whole budget. deepq with an action repeat k
+    counts decisions: k env steps each (at most; a repeat cut short by an episode's end plays fewer)."""
+    repeat = row.get("action_repeat") or 1
     if row["solved"]:
-        return row["seconds_to_solve"], row["steps_to_solve"]
-    return row["train_s"], row["env_steps"]
+        return row["seconds_to_solve"], row["steps_to_solve"] * repeat
+    return row["train_s"], row["env_steps"] * repeat
+
+
+def env_steps_per_s(row: dict) -> float:
+    return row["env_steps"] * (row.get("action_repeat") or 1) / row["train_s"]
 
 
 def print_row(row: dict) -> None:
@@ -221,7 +230,7 @@ def print_row(row: dict) -> None:
     s, steps = to_solve(row)
     mark = " " if row["solved"] else "*"
     print(f"{row['env']:<15} {row['lib']:<6} {row['seed']:>4} {s:9.2f}{mark} {steps:>9}{mark} {row['grad_steps']:>10} "
-          f"{row['env_steps'] / row['train_s']:>8,.0f} {row['eval_s']:>7.2f} {row.get('confirm_s', 0.0):>7.2f} "
+          f"{env_steps_per_s(row):>8,.0f} {row['eval_s']:>7.2f} {row.get('confirm_s', 0.0):>7.2f} "
           f"{row['final_mean']:>10.1f} {row['final_min']:>9.0f} {row['load']:>5.2f}", flush=True)
 
 
@@ -243,7 +252,7 @@ def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
             medians[lib] = statistics.median(seconds)
             solved = sum(r["solved"] for r in mine)
             good = sum(r["final_mean"] >= threshold for r in mine)
-            sps = statistics.median(r["env_steps"] / r["train_s"] for r in mine)
+            sps = statistics.median(env_steps_per_s(r) for r in mine)
             final = statistics.mean(r["final_mean"] for r in mine)
             worst_final = min(r["final_mean"] for r in mine)
             print(f"{env_id:<15} {lib:<8} {f'{solved}/{len(mine)}':>6} {f'{good}/{len(mine)}':>12} "
@@ -251,6 +260,11 @@ def summary(rows: list[dict], envs: list[str], libs: list[str]) -> None:
                   f"{final:>11.1f} {worst_final:>9.1f} {statistics.median(r['train_s'] for r in mine):>7.1f}")
         if "deepq" in medians and "sb3" in medians:
             ratios.append(f"{env_id} {medians['sb3'] / medians['deepq']:.1f}x")
+    every = [r for r in rows if r.get("final_every_step") is not None and not r.get("failed")]
+    if every:
+        print(f"deepq's final agents choosing at every env step of the plain task (no action repeat): mean "
+              f"{statistics.mean(r['final_every_step'] for r in every):.1f}, worst "
+              f"{min(r['final_every_step'] for r in every):.1f} over {len(every)} seeds")
     failed = [f"{r['env']} {r['lib']} seed {r['seed']}" for r in rows if r.get("failed")]
     if failed:
         print(f"failed, left out of the table: {', '.join(failed)}")
@@ -339,7 +353,12 @@ def main() -> None:
               f"eval.confirm_z={deepq_cfg.eval.confirm_z}")
         print(f"sb3:   rl-baselines3-zoo dqn.yml {'CartPole-v1' if env_id == 'CartPole-v0' else env_id}: "
               f"{' '.join(f'{k}={v}' for k, v in zoo.items())}; budget {plans[env_id][3]} env steps")
-        print(f"both:  torch threads {args.threads}; evaluation every {interval} env steps on {episodes} episodes; "
+        repeat = deepq_cfg.env.action_repeat
+        if repeat > 1:
+            print(f"deepq: env.action_repeat={repeat}: its steps are decisions of {repeat} env steps; tables count "
+                  f"env steps as decisions x {repeat}, and SB3 checks every {interval * repeat} env steps")
+        every = f"{interval} env steps" if repeat == 1 else f"{interval} decisions (deepq), {interval * repeat} env steps (SB3)"
+        print(f"both:  torch threads {args.threads}; evaluation every {every} on {episodes} episodes; "
               "final score on 100 episodes, seeds 1000-1099; SB3's solves "
               + ("confirmed as deepq's" if args.sb3_check == "same" else "unconfirmed (--sb3-check zoo)"))
 
@@ -351,7 +370,9 @@ def main() -> None:
         for i, seed in enumerate(seeds):
             order = libs if i % 2 == 0 else libs[::-1]  # ABBA: neither library always runs first
             for lib in order:
-                job = {"lib": lib, "env": env_id, "seed": seed, "eval_interval": interval, "eval_episodes": episodes,
+                # SB3 checks after as many env steps as deepq's eval.interval decisions cover
+                steps_between = interval * (deepq_cfg.env.action_repeat if lib == "sb3" else 1)
+                job = {"lib": lib, "env": env_id, "seed": seed, "eval_interval": steps_between, "eval_episodes": episodes,
                        "budget": deepq_cfg.train.total_steps if lib == "deepq" else sb3_budget,
                        "config": deepq_cfg.to_dict(), "sb3_check": args.sb3_check, "threads": args.threads}
                 row = spawn(job)

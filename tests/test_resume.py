@@ -162,6 +162,7 @@ VARIANTS = {
     "acrobot-arrays": tiny("Acrobot-v1", **{"env.max_episode_steps": 120, "env.num_envs": 4}),
     "cartpole-v0-arrays-limit": tiny("CartPole-v0", **{"env.max_episode_steps": 90, "env.num_envs": 3}),
     "mountaincar-sync": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "replay.n_step": 2}),
+    "mountaincar-action-repeat": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "env.action_repeat": 4}),
     "frames-nstep": tiny(**{"replay.storage": "frames", "replay.n_step": 3}),
     "frames-prioritized": tiny(**{"replay.storage": "frames", "replay.kind": "prioritized", "replay.n_step": 2}),
     "hl-gauss-fast-path": tiny(**{"learner.objective": "hl_gauss", "learner.v_min": 0.0, "learner.v_max": 60.0,

@@ -61,6 +61,9 @@ class EnvConfig(_Section):
     wrappers: tuple[str, ...] = _f((), "wrappers applied in order, each module:Class called as Class(env), e.g. "
                                        "gymnasium.wrappers:FlattenObservation; empty = none")
     num_envs: int = _f(4, "environments stepped together in one vector env (collection only)")
+    action_repeat: int = _f(1, "play each chosen action for this many env steps, summing their rewards (frame skip "
+                               "for any task, deepq.envs.repeat; training, evaluation and videos alike); step "
+                               "counts (train.total_steps, eval.interval, ...) then count decisions; 1 = none")
     max_episode_steps: Optional[int] = _f(None, "time limit in env steps per episode (truncation); empty = the "
                                                 "env's own (500 for CartPole-v1)")
     terminal_reward: Optional[float] = _f(None, "reward shaping (notebook 000: -100): the reward stored for a step that "
@@ -323,6 +326,7 @@ def validate(cfg: Config) -> None:
            f"(got {cfg.train.train_freq})")
     _check(rp.storage != "frames" or rp.kind in ("uniform", "prioritized"), "replay.storage",
            f"frames works with replay.kind uniform or prioritized, not {rp.kind}; use replay.storage=transitions")
+    _check(cfg.env.action_repeat >= 1, "env.action_repeat", f"must be >= 1 (1 = none), got {cfg.env.action_repeat}")
     _check(cfg.env.frame_stack >= 1, "env.frame_stack", f"must be >= 1, got {cfg.env.frame_stack}")
     _check(cfg.env.noop_max >= 0, "env.noop_max", f"must be >= 0, got {cfg.env.noop_max}")
     sticky = cfg.env.sticky_actions

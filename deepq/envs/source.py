@@ -31,6 +31,7 @@ from gymnasium.wrappers import TimeLimit
 
 from deepq.envs.families import ensure_registered
 from deepq.envs.pixels import Preprocessing
+from deepq.envs.repeat import ActionRepeat
 from deepq.errors import DeepQError
 from deepq.importing import import_callable, import_module
 
@@ -50,6 +51,7 @@ class EnvSource:
     kwargs: dict = field(default_factory=dict)
     wrappers: tuple = ()
     preprocess: Optional[Preprocessing] = None
+    action_repeat: int = 1  # deepq.envs.repeat, applied after the pixel preprocessing and before the wrappers
 
     @classmethod
     def of(cls, env: Any) -> "EnvSource":
@@ -60,12 +62,13 @@ class EnvSource:
         if isinstance(env, str):
             return cls(env, preprocess=Preprocessing.for_id(env))
         return cls(env.id, dict(getattr(env, "kwargs", None) or {}), tuple(getattr(env, "wrappers", None) or ()),
-                   Preprocessing.of(env))
+                   Preprocessing.of(env), int(getattr(env, "action_repeat", 1)))
 
     @property
     def plain(self) -> bool:
         """A registered id as it is: Gymnasium's own fast paths (native vector envs) apply."""
-        return not self.kwargs and not self.wrappers and self.preprocess is None and factory_of(self.id) is None
+        return (not self.kwargs and not self.wrappers and self.preprocess is None and self.action_repeat == 1
+                and factory_of(self.id) is None)
 
 
 # --- naming and finding factories -----------------------------------------------------------------------------
@@ -234,6 +237,8 @@ def make(env: Any, render_mode: Optional[str] = None, max_episode_steps: Optiona
         made = TimeLimit(made, max_episode_steps)
     if pixels is not None:
         made = pixels.wrap(made, training, limit)
+    if src.action_repeat > 1:
+        made = ActionRepeat(made, src.action_repeat)
     for path in src.wrappers:
         wrapper = import_wrapper(path)
         try:

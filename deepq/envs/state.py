@@ -24,12 +24,14 @@ from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from deepq.envs.acrobot import AcrobotVectorEnv
 from deepq.envs.cartpole import CartPoleArrays
+from deepq.envs.repeat import ActionRepeat
 
 # Exact classes only (a subclass may keep state of its own): their whole state is `state` + `np_random`
 # (+ CartPole's `steps_beyond_terminated`).
 CAPTURABLE_ENVS = (CartPoleEnv, AcrobotEnv, MountainCarEnv)
-# Wrappers that gym.make adds; only TimeLimit carries state that changes what the env returns.
-KNOWN_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
+# Wrappers that gym.make adds, and deepq's action repeat (no state between steps); only TimeLimit carries state
+# that changes what the env returns.
+KNOWN_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker, ActionRepeat)
 
 EnvState = tuple[dict[str, np.ndarray], dict[str, Any]]  # (arrays, JSON)
 
