@@ -60,7 +60,8 @@ print(json.dumps({"seed": job["seed"], "solved": r.solved, "env_steps": r.env_st
                   "threshold": solve_threshold(cfg), "final_mean": ev.mean, "final_min": ev.min,
                   "best_eval": r.best_eval_mean, "import_s": t1 - t0, "wall_s": time.perf_counter() - t0,
                   "target_at": getattr(r, "target_at_env_steps", None),
-                  "final_from": getattr(r, "final_from_env_steps", None), "p_test_fail": p_fail, "final_every_step": every_step,
+                  "final_from": getattr(r, "final_from_env_steps", None), "p_test_fail": p_fail,
+                  "final_every_step": every_step,
                   "confirmations": getattr(r, "confirmations", [])}))
 """
 

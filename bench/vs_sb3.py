@@ -109,7 +109,9 @@ def run_deepq(job: dict) -> dict:
     # with an action repeat, the same agent choosing at every env step of the plain task too
     every_step = final_score(cfg.env.id, agent.greedy)[0] if cfg.env.action_repeat > 1 else None
     confirm_s = sum(c["seconds"] for c in r.confirmations)
-    return {"action_repeat": cfg.env.action_repeat, "final_every_step": every_step, "confirm_s": confirm_s, "confirmations": len(r.confirmations), "solved": r.solved, "seconds_to_solve": r.seconds_to_solve, "steps_to_solve": r.solved_at_env_steps,
+    return {"action_repeat": cfg.env.action_repeat, "final_every_step": every_step, "confirm_s": confirm_s,
+            "confirmations": len(r.confirmations), "solved": r.solved, "seconds_to_solve": r.seconds_to_solve,
+            "steps_to_solve": r.solved_at_env_steps,
             "env_steps": r.env_steps, "grad_steps": r.grad_steps, "train_s": r.train_seconds,
             "eval_s": r.time_breakdown_s.get("eval", 0.0), "final_mean": mean, "final_min": worst}
 
@@ -357,7 +359,8 @@ def main() -> None:
         if repeat > 1:
             print(f"deepq: env.action_repeat={repeat}: its steps are decisions of {repeat} env steps; tables count "
                   f"env steps as decisions x {repeat}, and SB3 checks every {interval * repeat} env steps")
-        every = f"{interval} env steps" if repeat == 1 else f"{interval} decisions (deepq), {interval * repeat} env steps (SB3)"
+        every = f"{interval} env steps" if repeat == 1 else \
+            f"{interval} decisions (deepq), {interval * repeat} env steps (SB3)"
         print(f"both:  torch threads {args.threads}; evaluation every {every} on {episodes} episodes; "
               "final score on 100 episodes, seeds 1000-1099; SB3's solves "
               + ("confirmed as deepq's" if args.sb3_check == "same" else "unconfirmed (--sb3-check zoo)"))
