@@ -69,6 +69,17 @@ def test_gif_shows_the_evaluated_episodes(run, tmp_path):
     assert first[:40].max(axis=2).min() < 80  # the caption is drawn at the top
 
 
+def test_an_action_repeat_is_filmed_one_env_step_at_a_time(tmp_path):
+    cfg = resolve(env_id="MountainCar-v0", seed=0, overrides={
+        "env.action_repeat": 4, "env.max_episode_steps": 30, "train.total_steps": 300, "train.learning_starts": 100,
+        "eval.interval": 0, "log.tensorboard": False, "log.progress": False, "log.plot": False})
+    deepq.train(cfg, tmp_path / "run", quiet=True)
+    rec = video.record(tmp_path / "run", tmp_path / "play.gif", episodes=1, seed=1000)
+    assert rec.returns == deepq.evaluate(tmp_path / "run", episodes=1, seed=1000).returns == [-30.0]
+    # 30 env steps (-1 each, the time limit counting env steps) in decisions of 4: a frame for every env step
+    assert rec.episodes[0].length == 30 and len(gif_frames(tmp_path / "play.gif")) == rec.frames == 31
+
+
 def test_mp4_frame_count_every_and_scale(run, tmp_path):
     out = tmp_path / "play.mp4"
     rec = video.record(run, out, episodes=1, seed=1001, fps=50, every=3, scale=0.5)

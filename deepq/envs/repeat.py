@@ -10,7 +10,7 @@ A repeat stops early when the episode ends (terminated or truncated), so the epi
 the env's own: a greedy evaluation scores the same task (the sum of the env's rewards over the episode) with a
 policy that changes its action every k steps. The env's time limit still counts env steps (it sits inside).
 Step counts of training (train.total_steps, eval.interval, ...) count the agent's decisions, as with Atari's
-frame skip.
+frame skip; a video (deepq.viz.video) plays the repeat itself, one env step a frame.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from deepq.envs.make import make_env
+from deepq.envs.repeat import ActionRepeat
 from deepq.errors import DeepQError
 from deepq.run.faults import fault
 
@@ -64,17 +65,23 @@ def frame_count(length: int, every: int = 1) -> int:
 
 def episode_frames(agent, env, stats: EpisodeStats, caption: str = "", every: int = 1, scale: float = 1.0,
                    max_steps: Optional[int] = None) -> Iterator[np.ndarray]:
-    """Frames (H, W, 3) uint8 of one greedy episode reset with `stats.seed`, captioned; fills `stats`."""
+    """Frames (H, W, 3) uint8 of one greedy episode reset with `stats.seed`, captioned; fills `stats`.
+
+    An action repeat (env.action_repeat) is played here one env step at a time, the agent choosing every k-th:
+    the video shows (and `stats.length` counts) every env step, not one frame a decision."""
     obs, _ = env.reset(seed=stats.seed)
-    done = False
+    repeat, stepper = (env.repeat, env.env) if isinstance(env, ActionRepeat) else (1, env)
+    done, action, held = False, 0, 0
     while True:
         if stats.length % every == 0 or done:  # only the frames kept are rendered: rendering is the slow part
             stats.frames += 1
             yield annotate(as_rgb(env.render()), f"{caption}step {stats.length}   return {stats.ret:g}", scale)
         if done:
             return
-        action = agent.greedy(np.asarray(obs)[None])[0]
-        obs, reward, terminated, truncated, _ = env.step(int(action))
+        if held == 0:
+            action, held = int(agent.greedy(np.asarray(obs)[None])[0]), repeat
+        obs, reward, terminated, truncated, _ = stepper.step(action)
+        held -= 1
         stats.ret += float(reward)
         stats.length += 1
         done = terminated or truncated or (max_steps is not None and stats.length >= max_steps)
