@@ -280,16 +280,20 @@ def _print_config(cfg) -> int:
 def _report(cfg, agent, run_dir) -> int:
     """The two lines that end `deepq train`."""
     r = agent.result
-    status = (f"solved (greedy mean >= {r.threshold:g}) after {r.solved_at_env_steps} env steps"
+    repeat = cfg.env.action_repeat
+    steps = "env steps" if repeat == 1 else "decisions"  # an action repeat counts the agent's decisions
+    status = (f"solved (greedy mean >= {r.threshold:g}) after {r.solved_at_env_steps} {steps}"
               if r.solved else "not solved within the budget")
     if cfg.eval.target is not None and r.solved:
-        status += (f", target {cfg.eval.target:g} confirmed after {r.target_at_env_steps} env steps"
+        status += (f", target {cfg.eval.target:g} confirmed after {r.target_at_env_steps} {steps}"
                    if r.target_at_env_steps is not None else f", target {cfg.eval.target:g} not reached")
         if r.final_from_env_steps is not None:
             status += (f" (the run's agent: the one confirmed best, at {r.best_confirmed['bound']:.1f}, after "
-                       f"{r.final_from_env_steps} env steps)")
+                       f"{r.final_from_env_steps} {steps})")
+    total = f"{r.env_steps} {steps}" if repeat == 1 else \
+        f"{r.env_steps} decisions (env.action_repeat={repeat}: up to {r.env_steps * repeat} env steps)"
     last = r.last_eval["mean"] if r.last_eval else float("nan")
-    print(f"{cfg.env.id} seed {cfg.seed}: {status}; {r.env_steps} env steps, {r.grad_steps} gradient steps, "
+    print(f"{cfg.env.id} seed {cfg.seed}: {status}; {total}, {r.grad_steps} gradient steps, "
           f"{r.train_seconds:.1f} s; last evaluation {last:.1f}")
     print(f"run directory: {run_dir}  (next: deepq evaluate {run_dir})")
     return 0

@@ -92,3 +92,13 @@ def test_a_bad_repeat_is_one_line_with_exit_status_2():
     assert len(out.stderr.strip().splitlines()) == 1
     with pytest.raises(deepq.DeepQError, match="env.action_repeat"):
         tiny_cfg("CartPole-v1", **{"env.action_repeat": -2})
+
+
+def test_the_run_report_counts_decisions(tmp_path, capsys):
+    from deepq.cli import main
+
+    assert main(["train", "--env", "MountainCar-v0", "--seed", "0", "--run-dir", str(tmp_path / "run"),
+                 "train.total_steps=400", "train.learning_starts=100", "eval.interval=0", "log.tensorboard=false",
+                 "log.plot=false", "log.progress=false"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-2]
+    assert "400 decisions (env.action_repeat=4: up to 1600 env steps)" in last, last
