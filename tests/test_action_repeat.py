@@ -62,8 +62,8 @@ def test_no_repeat_keeps_the_fast_paths_and_a_repeat_takes_the_wrapped_env_every
     cfg = tiny_cfg("CartPole-v1", **{"env.action_repeat": 3})
     envs = make_vec_env(cfg.env, 2)
     assert isinstance(envs, gym.vector.SyncVectorEnv) and all(isinstance(e, ActionRepeat) for e in envs.envs)
-    runner = EpisodeRunner(cfg.env, 2)
-    assert runner.vector is None and isinstance(runner.envs[0], ActionRepeat)
+    one_by_one = EpisodeRunner(cfg.env, 2, vectorize=False)
+    assert one_by_one.vector is None and isinstance(one_by_one.envs[0], ActionRepeat)
     # an evaluation's return is the env's own return (the sum of every env step's reward): always-left CartPole
     plain = gym.make("CartPole-v1")
     lengths = []
@@ -74,7 +74,31 @@ def test_no_repeat_keeps_the_fast_paths_and_a_repeat_takes_the_wrapped_env_every
             _, _, terminated, truncated, _ = plain.step(0)
             done, n = terminated or truncated, n + 1
         lengths.append(n)
-    assert runner.run(lambda obs: np.zeros(len(obs), dtype=np.int64), [5, 6]).tolist() == lengths
+    left = lambda obs: np.zeros(len(obs), dtype=np.int64)  # noqa: E731
+    assert one_by_one.run(left, [5, 6]).tolist() == lengths
+    # CartPole's and Acrobot's evaluation episodes play the repeat as arrays: the same returns as one env each
+    assert EpisodeRunner(cfg.env, 2).vector is not None
+
+
+@pytest.mark.parametrize("env_id,repeat,limit", [("CartPole-v1", 2, None), ("CartPole-v1", 3, 100),
+                                                 ("Acrobot-v1", 4, None)])
+def test_evaluation_as_arrays_plays_the_repeat_as_one_env_each_would(env_id, repeat, limit):
+    env = tiny_cfg(env_id, **{"env.action_repeat": repeat}).env
+    arrays, one_by_one = EpisodeRunner(env, 40, limit), EpisodeRunner(env, 40, limit, vectorize=False)
+    assert arrays.vector is not None and one_by_one.vector is None
+    seeds = list(range(3000, 3040))
+    weights = np.random.default_rng(7).normal(size=(arrays.vector.starter.observation_space.shape[0], 3))
+    n = arrays.action_space.n
+    # a state-dependent policy, and the extreme actions by the sign of the second-last observation (CartPole's
+    # pole angle: the first balances; Acrobot's first joint's speed: the second swings up within ~150 steps)
+    policies = [lambda obs: (obs @ weights).argmax(axis=1) % n,
+                lambda obs: np.where(obs[:, -2] > 0, n - 1, 0), lambda obs: np.where(obs[:, -2] > 0, 0, n - 1)]
+    returns = set()
+    for policy in policies:
+        expected = one_by_one.run(policy, seeds)
+        assert np.array_equal(arrays.run(policy, seeds), expected)
+        returns |= set(expected.tolist())
+    assert len(returns) > 5  # episodes of many lengths, some ending inside a repeat: the check compares something
 
 
 def test_a_repeated_mountaincar_vector_can_be_checkpointed_exactly():

@@ -9,7 +9,7 @@ states and physics, so the same returns (tested).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
 import gymnasium as gym
@@ -68,8 +68,9 @@ class VectorEpisodes:
     starts in the state the single environment's `reset(seed=seeds[i])` starts in, and runs the same physics and
     time limit, so every return equals the single environment's (tests compare them episode by episode)."""
 
-    def __init__(self, env_id: str, max_episode_steps: Optional[int]) -> None:
+    def __init__(self, env_id: str, max_episode_steps: Optional[int], action_repeat: int = 1) -> None:
         self.env_id = env_id
+        self.repeat = action_repeat  # env.action_repeat: each action stepped this many times (fewer at an end)
         self.starter = make_env(env_id, max_episode_steps=max_episode_steps)  # its resets give the start states
         self.limit = max_episode_steps or env_spec(env_id).max_episode_steps
         self.vectors: dict[int, gym.vector.VectorEnv] = {}  # by episode count: evaluations reuse theirs
@@ -110,9 +111,14 @@ class VectorEpisodes:
             if not len(idx):
                 return returns
             actions[idx] = policy(obs[idx])
-            obs, reward, terminated, truncated, _ = vector.step(actions)
-            returns[idx] += reward[idx]
-            active[idx] = ~(terminated[idx] | truncated[idx])
+            for _ in range(self.repeat):  # a repeat stops for the episodes that end inside it (deepq.envs.repeat)
+                obs, reward, terminated, truncated, _ = vector.step(actions)
+                returns[idx] += reward[idx]
+                going = ~(terminated[idx] | truncated[idx])
+                active[idx] = going
+                idx = idx[going]
+                if not len(idx):
+                    break
 
     def close(self) -> None:
         self.starter.close()
@@ -130,8 +136,10 @@ class EpisodeRunner:
         self.max_episode_steps = max_episode_steps
         self.envs: list[gym.Env] = []
         self.steppers: list[tuple[Callable, Optional[int]]] = []
-        self.vector = VectorEpisodes(self.env_id, max_episode_steps) \
-            if vectorize and self.env.plain and VectorEpisodes.available(self.env_id) else None
+        # a registered id as it is, with or without an action repeat (the arrays play it themselves)
+        plain = replace(self.env, action_repeat=1).plain
+        self.vector = VectorEpisodes(self.env_id, max_episode_steps, self.env.action_repeat) \
+            if vectorize and plain and VectorEpisodes.available(self.env_id) else None
         if self.vector is None:
             self._grow(n)
         self.action_space = (self.envs[0] if self.vector is None else self.vector.starter).action_space
