@@ -6,7 +6,9 @@
 The older commit is checked out into a temporary git worktree. Both trees train the same config, the base
 commit's own CartPole-v1 preset (so only the code differs, not the preset), each seed in a fresh process with
 its tree on PYTHONPATH, old and new alternating seed by seed so that a change in the machine's load hits both
-(the newer tree's confirmation of a solve, `eval.confirm_episodes`, is turned off: the same work in both).
+(the newer tree's confirmation of a solve, `eval.confirm_episodes`, is turned off: the same work in both; with
+`--confirm`, for a base commit that confirms too, both keep the preset's, and the seconds spent confirming are
+shown).
 Prints per seed the env steps and training seconds of both (the same seed and config should take the same env
 steps unless the numbers changed), then the median training time of each and their ratio, and the time of one
 gradient step of the default network on each back-end of this checkout.
@@ -41,11 +43,12 @@ data["seed"] = int(sys.argv[1])
 data.setdefault("log", {}).update({"tensorboard": False, "progress": False, "plot": False})
 import dataclasses
 from deepq.config import EvalConfig
-if "confirm_episodes" in {f.name for f in dataclasses.fields(EvalConfig)}:
+if "confirm_episodes" in {f.name for f in dataclasses.fields(EvalConfig)} and sys.argv[3] == "off":
     data["eval"]["confirm_episodes"] = 0  # the same work in both trees: the base commit has no confirmation
 agent = deepq.train(Config.from_dict(data), quiet=True)
 r = agent.result
-print(json.dumps({"solved": r.solved, "env_steps": r.env_steps, "train_s": r.train_seconds}))
+print(json.dumps({"solved": r.solved, "env_steps": r.env_steps, "train_s": r.train_seconds,
+                  "confirm_s": sum(c["seconds"] for c in getattr(r, "confirmations", []))}))
 """
 
 UPDATE = r"""
@@ -75,9 +78,10 @@ for backend in ("flat", "autograd"):
 """
 
 
-def run_seed(tree: Path, preset: Path, seed: int) -> dict:
+def run_seed(tree: Path, preset: Path, seed: int, confirm: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", WORKER, str(seed), str(preset)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", WORKER, str(seed), str(preset), "on" if confirm else "off"],
+                         capture_output=True, text=True,
                          env=env, cwd=tree, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -86,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default="3eb784b", help="the older commit (default: before the learner seam)")
     parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--confirm", action="store_true",
+                        help="keep the preset's confirmation in both trees (a base commit that has one)")
     args = parser.parse_args()
     print(machine_line())
     print(code_line())
@@ -99,14 +105,16 @@ def main() -> None:
                 preset = base / "deepq" / "config" / "presets" / "CartPole-v1.yaml"
             print(f"config: {args.base}'s {preset.relative_to(base)} in both trees; base {args.base} vs this "
                   "checkout")
-            print(f"{'seed':>4} {'old env steps':>13} {'new env steps':>13} {'old train s':>11} {'new train s':>11}")
+            print(f"{'seed':>4} {'old env steps':>13} {'new env steps':>13} {'old train s':>11} {'new train s':>11}"
+                  + (f" {'old confirm s':>13} {'new confirm s':>13}" if args.confirm else ""))
             old, new = [], []
             for seed in parse_seeds(args.seeds):
-                a, b = run_seed(base, preset, seed), run_seed(ROOT, preset, seed)
+                a, b = run_seed(base, preset, seed, args.confirm), run_seed(ROOT, preset, seed, args.confirm)
                 old.append(a)
                 new.append(b)
                 print(f"{seed:>4} {a['env_steps']:>13} {b['env_steps']:>13} {a['train_s']:>11.2f} "
-                      f"{b['train_s']:>11.2f}", flush=True)
+                      f"{b['train_s']:>11.2f}" + (f" {a['confirm_s']:>13.2f} {b['confirm_s']:>13.2f}"
+                                                 if args.confirm else ""), flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
     mo, mn = (statistics.median(r["train_s"] for r in rows) for rows in (old, new))

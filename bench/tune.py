@@ -62,7 +62,7 @@ print(json.dumps({"seed": job["seed"], "solved": r.solved, "env_steps": r.env_st
                   "target_at": getattr(r, "target_at_env_steps", None),
                   "final_from": getattr(r, "final_from_env_steps", None), "p_test_fail": p_fail,
                   "final_every_step": every_step,
-                  "confirmations": getattr(r, "confirmations", [])}))
+                  "skipped": getattr(r, "skipped_evaluations", 0), "confirmations": getattr(r, "confirmations", [])}))
 """
 
 

@@ -293,8 +293,10 @@ def _report(cfg, agent, run_dir) -> int:
     total = f"{r.env_steps} {steps}" if repeat == 1 else \
         f"{r.env_steps} decisions (env.action_repeat={repeat}: up to {r.env_steps * repeat} env steps)"
     last = r.last_eval["mean"] if r.last_eval else float("nan")
+    skipped = (f" ({r.skipped_evaluations} skipped while training was clearly below {r.threshold:g}: "
+               "eval.gate_episodes)") if r.skipped_evaluations else ""
     print(f"{cfg.env.id} seed {cfg.seed}: {status}; {total}, {r.grad_steps} gradient steps, "
-          f"{r.train_seconds:.1f} s; last evaluation {last:.1f}")
+          f"{r.train_seconds:.1f} s; last evaluation {last:.1f}{skipped}")
     print(f"run directory: {run_dir}  (next: deepq evaluate {run_dir})")
     return 0
 

@@ -160,3 +160,14 @@ def test_evaluating_an_agent_on_an_env_it_cannot_act_in_is_one_line(tmp_path, ca
     assert main(["evaluate", str(tmp_path / "run"), "--env", "Acrobot-v1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot act in Acrobot-v1 (observations (6,), 3 actions)" in err[0], err
+
+
+def test_train_says_how_many_evaluations_the_gate_skipped(tmp_path):
+    gated = tiny_cli(**{"train.total_steps": 2400, "train.learning_starts": 300, "eval.interval": 300,
+                        "eval.episodes": 2, "eval.threshold": 40.0, "eval.gate_episodes": 5, "eval.gate_z": 1.0,
+                        "replay.n_step": 1})
+    out = deepq("train", "--env", "CartPole-v1", "--seed", "1", "--run-dir", str(tmp_path / "run"), *gated)
+    assert out.returncode == 0, out.stderr
+    skipped = json.loads((tmp_path / "run" / "summary.json").read_text())["skipped_evaluations"]
+    assert skipped >= 1
+    assert f"({skipped} skipped while training was clearly below 40: eval.gate_episodes)" in out.stdout

@@ -32,6 +32,8 @@ def test_parse_override_reads_yaml_values():
     ({"train.learning_starts": 5000, "train.total_steps": 1000}, "no gradient step would run"),
     ({"exploration.end": -0.1}, r"exploration.end: must be in \[0, 1\]"),
     ({"eval.screen_episodes": 0}, r"eval.screen_episodes: must be >= 1 or empty, got 0"),
+    ({"eval.gate_episodes": -1}, r"eval.gate_episodes: must be in \[0, 10000\] \(0 = off\), got -1"),
+    ({"eval.gate_z": -0.5}, r"eval.gate_z: must be >= 0, got -0.5"),
     ({"learner.lr_decay_from": "solved"}, r"learner.lr_decay_from: solved needs learner.lr_end"),
     ({"learner.lr_decay_from": "later"}, r"learner.lr_decay_from: must be one of start, solved"),
 ])

@@ -163,6 +163,8 @@ VARIANTS = {
     "cartpole-v0-arrays-limit": tiny("CartPole-v0", **{"env.max_episode_steps": 90, "env.num_envs": 3}),
     "mountaincar-sync": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "replay.n_step": 2}),
     "mountaincar-action-repeat": tiny("MountainCar-v0", **{"env.max_episode_steps": 90, "env.action_repeat": 4}),
+    # the gate's window of training returns is part of the state: 3 of 8 checks skipped, solved at 1,202
+    "eval-gate": tiny(**{"eval.gate_episodes": 5, "eval.gate_z": 1.0, "eval.threshold": 40.0, "eval.interval": 300}),
     "frames-nstep": tiny(**{"replay.storage": "frames", "replay.n_step": 3}),
     "frames-prioritized": tiny(**{"replay.storage": "frames", "replay.kind": "prioritized", "replay.n_step": 2}),
     "hl-gauss-fast-path": tiny(**{"learner.objective": "hl_gauss", "learner.v_min": 0.0, "learner.v_max": 60.0,

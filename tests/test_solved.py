@@ -11,7 +11,7 @@ import deepq
 from deepq.config.schema import Config, resolve
 from deepq.evaluation.evaluate import EpisodeRunner
 from deepq.evaluation.solved import (CONFIRM_SEED_LOW, confirm, confirmation_seeds, confirmation_z, is_solved,
-                                     solve_threshold)
+                                     solve_threshold, worth_evaluating)
 
 
 def left(obs_NO):  # CartPole: always push left, episodes of 8-10 steps
@@ -188,6 +188,32 @@ def test_a_target_trains_on_past_the_solve_to_a_confirmed_better_agent(tmp_path)
 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["target_at_env_steps"] == r.target_at_env_steps and summary["stopped"] == "target"
+
+
+def test_the_gate_skips_only_while_training_is_clearly_below_the_threshold():
+    """Returns 10, 20, 30, 40: mean 25, std sqrt(125) = 11.18, standard error 11.18 / sqrt(4) = 5.59; at z 2 the
+    gate opens at thresholds up to 25 + 11.18 = 36.18."""
+    gate = cfg_for(**{"eval.gate_episodes": 4, "eval.gate_z": 2.0})
+    recent = [0.0, 10.0, 20.0, 30.0, 40.0]  # the last 4 count
+    assert worth_evaluating(gate, recent, 36.0) and not worth_evaluating(gate, recent, 36.5)
+    assert worth_evaluating(gate.replace(**{"eval.gate_z": 3.0}), recent, 41.0)  # 25 + 16.77 = 41.77
+    assert worth_evaluating(gate, recent[:3], 1e9)  # fewer than 4 episodes so far: evaluate
+    assert worth_evaluating(gate, recent, None)  # no threshold: nothing to gate against
+    assert worth_evaluating(cfg_for(), recent, 1e9)  # eval.gate_episodes 0: off
+
+
+def test_a_gated_run_skips_early_evaluations_and_still_solves(tmp_path):
+    base = {"train.total_steps": 2400, "train.learning_starts": 300, "eval.interval": 300, "eval.episodes": 2,
+            "eval.threshold": 40.0, "replay.n_step": 1, "log.tensorboard": False, "log.plot": False}
+    gated = resolve(env_id="CartPole-v1", seed=1, overrides={**base, "eval.gate_episodes": 5, "eval.gate_z": 1.0})
+    r = deepq.train(gated, tmp_path / "gated", quiet=True).result
+    assert r.solved and r.skipped_evaluations >= 1
+    rows = [line.split(",") for line in (tmp_path / "gated" / "metrics.csv").read_text().splitlines()]
+    evals = [int(row[1]) for row in rows[1:] if row[0] == "eval"]
+    assert len(evals) + r.skipped_evaluations == r.solved_at_env_steps // 300  # every check ran or was skipped
+    assert evals[-1] == r.solved_at_env_steps
+    plain = deepq.train(gated.replace(**{"eval.gate_episodes": 0}), tmp_path / "plain", quiet=True).result
+    assert plain.skipped_evaluations == 0 and plain.solved_at_env_steps <= r.solved_at_env_steps
 
 
 def test_a_target_below_the_threshold_is_refused_in_one_line(tmp_path):

@@ -213,6 +213,11 @@ class EvalConfig(_Section):
                                               "mean reaches the threshold (a clearly unsolved agent costs fewer "
                                               "episodes; such an evaluation logs its eval/episodes); empty, or "
                                               ">= eval.episodes = always all")
+    gate_episodes: int = _f(0, "skip an evaluation before the solve while the last N (this many) training "
+                               "episodes, exploring as training plays them, are clearly below the threshold: their "
+                               "mean + eval.gate_z standard errors of it is below it; 0 = evaluate at every interval")
+    gate_z: float = _f(2.0, "how clearly below (eval.gate_episodes), in standard errors of the training episodes' "
+                            "mean: larger = fewer evaluations skipped")
     threshold: Optional[float] = _f(None, "mean greedy return that counts as solved; empty = the env's "
                                           "reward_threshold (475 for CartPole-v1)")
     confirm_episodes: int = _f(100, "safety margin for any env: an evaluation at or above the threshold counts as "
@@ -374,6 +379,9 @@ def validate(cfg: Config) -> None:
     _check(cfg.eval.interval >= 0, "eval.interval", f"must be >= 0, got {cfg.eval.interval}")
     _check(1 <= cfg.eval.episodes <= MAX_EVAL_EPISODES, "eval.episodes",
            f"must be in [1, {MAX_EVAL_EPISODES}] (each is a live environment), got {cfg.eval.episodes}")
+    _check(0 <= cfg.eval.gate_episodes <= 10_000, "eval.gate_episodes",
+           f"must be in [0, 10000] (0 = off), got {cfg.eval.gate_episodes}")
+    _check(cfg.eval.gate_z >= 0, "eval.gate_z", f"must be >= 0, got {cfg.eval.gate_z}")
     screen = cfg.eval.screen_episodes
     _check(screen is None or screen >= 1, "eval.screen_episodes", f"must be >= 1 or empty, got {screen}")
     _check(cfg.eval.confirm_episodes >= 0, "eval.confirm_episodes",

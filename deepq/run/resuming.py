@@ -8,6 +8,7 @@ config unchanged, the resumed run ends bit for bit as if it had never stopped (s
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -130,7 +131,11 @@ def _loop_problem(loop: Any) -> str:
                 return f"unknown field {key}.{str(name)[:40]}"
             if not isinstance(value, types[name]) or (isinstance(value, bool) and bool not in types[name]):
                 return f"{key}.{name} is a {type(value).__name__}"
-            if key == "counters" and value < 0:
+            if key == "counters" and isinstance(value, list):  # recent_returns: finite numbers
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in value):
+                    return f"{key}.{name} holds something other than finite numbers"
+            elif key == "counters" and value < 0:
                 return f"{key}.{name} is negative"
     if "env_steps" not in loop["counters"]:
         return "no counters.env_steps"

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 from deepq.config.schema import Config, flatten
 from deepq.errors import DeepQError, Diverged, WriteError
 from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, screened_returns, summarize
-from deepq.evaluation.solved import confirmed_level, solve_threshold
+from deepq.evaluation.solved import confirmed_level, solve_threshold, worth_evaluating
 from deepq.run import resuming, runs, snapshot
 from deepq.run.callbacks import Callback
 from deepq.checkpoint import save_checkpoint
@@ -39,6 +39,7 @@ class Counters:
     update_credit: int = 0  # env steps not yet paid for with an update
     next_eval: int = 0  # env step count at which the next evaluation is due
     next_checkpoint: int = 0
+    recent_returns: list = field(default_factory=list)  # the last eval.gate_episodes training returns (if on)
 
     def as_dict(self) -> dict[str, int]:
         return {"env_steps": self.env_steps, "episodes": self.episodes, "grad_steps": self.grad_steps}
@@ -66,6 +67,7 @@ class TrainResult:
     final_from_env_steps: Optional[int] = None
     stopped: str = ""  # why training ended: budget, solved, target, callback, interrupted (SIGINT), diverged, error
     confirmations: list = field(default_factory=list)  # eval.confirm_episodes checks on fresh episodes
+    skipped_evaluations: int = 0  # eval.gate_episodes: evaluations not run, the training episodes clearly below
 
 
 class Timer:
@@ -153,6 +155,9 @@ class RunSession:
             if not math.isfinite(value):
                 raise self._diverged(agent, f"{key} is {value}")
         self.progress.episode(episode.ret, epsilon, learned.get("train/loss"))
+        if self.cfg.eval.gate_episodes:
+            c.recent_returns.append(float(episode.ret))
+            del c.recent_returns[:-self.cfg.eval.gate_episodes]
         for cb in self.callbacks:
             if cb.on_episode(c.as_dict(), episode.ret, episode.length, epsilon) is False:
                 self.callback_stop = True
@@ -162,6 +167,9 @@ class RunSession:
         if not self.cfg.eval.interval or c.env_steps < c.next_eval:
             return False
         c.next_eval += self.cfg.eval.interval
+        if not self.result.solved and not worth_evaluating(self.cfg, c.recent_returns, self.threshold):
+            self.result.skipped_evaluations += 1
+            return False
         return True
 
     def evaluate(self, agent, epsilon: float) -> str:
