@@ -12,6 +12,7 @@ from deepq.config.schema import Config, resolve
 from deepq.evaluation.evaluate import EpisodeRunner
 from deepq.evaluation.solved import (CONFIRM_SEED_LOW, confirm, confirmation_seeds, confirmation_z, is_solved,
                                      solve_threshold, worth_evaluating)
+from deepq.run.metrics import read_metrics
 
 
 def left(obs_NO):  # CartPole: always push left, episodes of 8-10 steps
@@ -208,8 +209,8 @@ def test_a_gated_run_skips_early_evaluations_and_still_solves(tmp_path):
     gated = resolve(env_id="CartPole-v1", seed=1, overrides={**base, "eval.gate_episodes": 5, "eval.gate_z": 1.0})
     r = deepq.train(gated, tmp_path / "gated", quiet=True).result
     assert r.solved and r.skipped_evaluations >= 1
-    rows = [line.split(",") for line in (tmp_path / "gated" / "metrics.csv").read_text().splitlines()]
-    evals = [int(row[1]) for row in rows[1:] if row[0] == "eval"]
+    rows = read_metrics(tmp_path / "gated" / "metrics.csv")
+    evals = [int(row["env_steps"]) for row in rows if row["kind"] == "eval"]
     assert len(evals) + r.skipped_evaluations == r.solved_at_env_steps // 300  # every check ran or was skipped
     assert evals[-1] == r.solved_at_env_steps
     plain = deepq.train(gated.replace(**{"eval.gate_episodes": 0}), tmp_path / "plain", quiet=True).result
