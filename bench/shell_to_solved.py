@@ -21,6 +21,10 @@ the user waits for before the prompt comes back. Columns:
               terminal `deepq train` draws it in a detached process once the agent is saved (the bench waits
               for it before the next run, so that drawing never overlaps the next measurement)
 
+Children run with Python's default bytecode cache (`__pycache__`), as at a user's shell: a PYTHONDONTWRITEBYTECODE
+set around the bench (this project's sandboxes set it) is dropped for them, else every run would compile deepq's
+own modules again (~0.1 s: an editable install ships no bytecode); `--no-bytecode-cache` keeps it.
+
 Then the medians, and the load average before and after (2 cores are shared here: a busy machine shows as a wide
 spread between repeats).
 """
@@ -60,9 +64,12 @@ def deepq_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "deepq.cli"]
 
 
+CHILD_ENV: dict[str, str] = dict(os.environ)  # the children's environment (main() sets the bytecode cache)
+
+
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=CHILD_ENV)
     return time.perf_counter() - start, out
 
 
@@ -83,7 +90,7 @@ def timed_at_terminal(cmd: list[str]) -> tuple[float, int, str, int]:
             chunks.append(data)
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True, env=CHILD_ENV)
     os.close(slave)
     threading.Thread(target=drain, daemon=True).start()
     status = proc.wait()
@@ -121,14 +128,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per seed; the table shows their median")
     parser.add_argument("--curve-wait", type=float, default=10.0, help="seconds to wait for curve.png after exit")
     parser.add_argument("--pipe", action="store_true", help="output to pipes (a script) instead of a terminal")
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE if set (every run compiles deepq's modules again)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="passed on to deepq train")
     args = parser.parse_args()
 
+    if not args.no_bytecode_cache:
+        CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    cache = "off" if CHILD_ENV.get("PYTHONDONTWRITEBYTECODE") else "on"
     cmd = deepq_command()
     print(f"command: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))} train --env {args.env} "
           f"--seed S --run-dir TMP/seed-S {' '.join(args.overrides)}".rstrip()
           + ("   (output to pipes)" if args.pipe else "   (at a terminal: a pseudo-terminal)"))
-    print(f"{sys.platform}, {os.cpu_count()} cores, {load_line()} (before)")
+    print(f"{sys.platform}, {os.cpu_count()} cores, {load_line()} (before); bytecode cache {cache}")
     print(f"{'seed':>4} {'wall s':>7} {'train s':>7} {'outside s':>9} {'import s':>8} {'solved':>6} "
           f"{'env steps':>9} {'curve.png':>9}")
     rows = []

@@ -133,6 +133,25 @@ def test_folder_emits_each_sub_env_in_time_order():
     assert all(v == sorted(v) and len(v) > 50 for v in per_env.values())
 
 
+def test_folder_emits_sub_envs_in_order_within_a_step():
+    """The buffer's slots follow the order of a step's emitted transitions (sub-env by sub-env), on steps where
+    an episode ends as on the steps where every window is full and none ends (the common case, done in fewer
+    operations): the same order either way, so the same batches are drawn."""
+    rng = np.random.default_rng(11)
+    stream = random_vector_stream(3, 200, rng)
+    folder = NStepFolder(3, 0.9, 3, obs_shape=1)
+    common = 0
+    for obs, action, reward, next_obs, term, trunc, real in stream:
+        all_full = not ((term | trunc) & real).any() and np.all(folder.length_N + real == 3)
+        out = folder.fold(obs[:, None], action, reward, next_obs[:, None], term, trunc, real)
+        envs = (out[0][:, 0].astype(int) % 3).tolist()
+        assert envs == sorted(envs)
+        if all_full:
+            common += 1
+            assert envs == [0, 1, 2] and np.all(out[5] == 0.9 ** 3) and out[5].dtype == np.float64
+    assert common > 20
+
+
 def test_real_cartpole_n_step_equals_reference_from_one_step_transitions():
     """Same seed and actions through two collectors: the n-step buffer must equal the reference folded from the
     one-step buffer (real vector CartPole, 3 sub-envs, 12-step time limit: terminations and truncations)."""

@@ -89,3 +89,27 @@ def test_checkpoint_grows_with_contents_not_capacity(kind):
         assert np.array_equal(copy.tree.tree, buf.tree.tree)  # rebuilt from the leaves: the same tree, bit for bit
     a, b = buf.sample(32, np.random.default_rng(1)), copy.sample(32, np.random.default_rng(1))
     assert np.array_equal(a.obs, b.obs) and np.array_equal(a.indices, b.indices)
+
+
+def test_flat_float32_rows_sample_what_separate_arrays_do():
+    """Flat float32 observations live in one row per transition (one gather per batch); observations of another
+    dtype in separate arrays. Fed the same transitions, across a wrap-around, both give the same batches for the
+    same draws and the same checkpoint arrays, which are contiguous (safetensors stores no strides)."""
+    rows = ReplayBuffer(capacity=7, obs_shape=(2,), gamma=0.9)
+    separate = ReplayBuffer(capacity=7, obs_shape=(2,), gamma=0.9, obs_dtype=np.float64)
+    assert rows.rows is not None and separate.rows is None
+    for buf in (rows, separate):
+        add_range(buf, 0, 5, terminated_every=4)
+        add_range(buf, 5, 10, terminated_every=4)  # wraps: slots 5, 6, 0, 1, 2
+    a, b = rows.sample(64, np.random.default_rng(3)), separate.sample(64, np.random.default_rng(3))
+    for name in ("obs", "action", "reward", "next_obs", "done", "discount", "indices"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.obs.dtype == np.float32 and a.action.dtype == np.int64 and a.reward.dtype == np.float32
+    assert np.array_equal(a.next_obs, a.obs + 0.5) and np.array_equal(a.done, (a.action % 4 == 0))
+    saved = rows.state_arrays()
+    assert all(array.flags["C_CONTIGUOUS"] for array in saved.values())
+    for name, array in separate.state_arrays().items():
+        assert np.array_equal(saved[name], array), name
+    copy = ReplayBuffer(capacity=7, obs_shape=(2,), gamma=0.9)
+    copy.load_state_arrays(saved)
+    assert np.array_equal(copy.rows, rows.rows) and (copy.pos, copy.size) == (rows.pos, rows.size)

@@ -36,13 +36,25 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], gamma: float, obs_dtype=np.float32) -> None:
         self.capacity = capacity
         self.gamma = gamma
-        # Observations in their own dtype (uint8 images: a quarter of float32); the learner converts a batch.
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
         self.action = np.zeros(capacity, dtype=np.int64)
-        self.reward = np.zeros(capacity, dtype=np.float32)
-        self.done = np.zeros(capacity, dtype=np.float32)
-        self.discount = np.zeros(capacity, dtype=np.float32)
+        self.rows: Optional[np.ndarray] = None
+        if np.dtype(obs_dtype) == np.float32 and len(obs_shape) == 1:
+            # Flat float32 observations: one row per transition, [obs | next_obs | reward, done, discount], and
+            # the five arrays below are column views of it. A batch is then one gather of B rows instead of
+            # five (~15 us against ~40 for CartPole's batch of 128), and the same numbers (views, no copies).
+            d = obs_shape[0]
+            self.rows = np.zeros((capacity, 2 * d + 3), dtype=np.float32)
+            self.obs, self.next_obs = self.rows[:, :d], self.rows[:, d:2 * d]
+            self.reward, self.done, self.discount = (self.rows[:, 2 * d + i] for i in range(3))
+            self._columns = (d, 2 * d)
+        else:
+            # Observations in their own dtype (uint8 images: a quarter of float32); the learner converts a batch.
+            self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+            self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+            self.reward = np.zeros(capacity, dtype=np.float32)
+            self.done = np.zeros(capacity, dtype=np.float32)
+            self.discount = np.zeros(capacity, dtype=np.float32)
         self.pos = 0  # next slot to write
         self.size = 0
 
@@ -56,12 +68,14 @@ class ReplayBuffer:
         if n == 0:
             return np.zeros(0, dtype=np.int64)
         slots = (self.pos + np.arange(n)) % self.capacity
-        self.obs[slots] = obs
-        self.next_obs[slots] = next_obs
-        self.action[slots] = action
-        self.reward[slots] = reward
-        self.done[slots] = terminated
-        self.discount[slots] = self.gamma if discount is None else discount
+        # the same slots as a slice where they do not wrap around (nearly always): a slice assignment is cheaper
+        at = slice(self.pos, self.pos + n) if self.pos + n <= self.capacity else slots
+        self.obs[at] = obs
+        self.next_obs[at] = next_obs
+        self.action[at] = action
+        self.reward[at] = reward
+        self.done[at] = terminated
+        self.discount[at] = self.gamma if discount is None else discount
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
         return slots
@@ -72,15 +86,23 @@ class ReplayBuffer:
         return self.gather(idx)
 
     def gather(self, idx: np.ndarray) -> Batch:
+        if self.rows is not None:  # one gather; the batch's arrays are column views of its rows
+            rows = self.rows.take(idx, axis=0)
+            d, dd = self._columns
+            return Batch(rows[:, :d], self.action.take(idx), rows[:, dd], rows[:, d:dd], rows[:, dd + 1],
+                         rows[:, dd + 2], None, idx)
         return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.done[idx],
                      self.discount[idx], None, idx)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Contents and position for a checkpoint (plain arrays, no pickle); subclasses add their own state."""
+        """Contents and position for a checkpoint (plain contiguous arrays, no pickle); subclasses add their own
+        state."""
         n = self.size
-        return {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "action": self.action[:n],
-                "reward": self.reward[:n], "done": self.done[:n], "discount": self.discount[:n],
-                "pos_size": np.array([self.pos, self.size], dtype=np.int64)}
+        arrays = {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "action": self.action[:n],
+                  "reward": self.reward[:n], "done": self.done[:n], "discount": self.discount[:n]}
+        arrays = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+        arrays["pos_size"] = np.array([self.pos, self.size], dtype=np.int64)
+        return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         pos, size = (int(v) for v in arrays["pos_size"])
