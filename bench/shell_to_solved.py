@@ -13,9 +13,9 @@ the user waits for before the prompt comes back. Columns:
   wall s      shell to exit (the median over --repeats runs of the seed)
   train s     the run's own training time (summary.json train_seconds)
   outside s   wall - train: interpreter, imports, setup before training and writes after it
-  import s    a fresh interpreter that imports what `deepq train` imports (`deepq.cli`, `deepq.train`) and
-              exits without the interpreter's teardown, measured just before each run: the part of `outside`
-              that is interpreter start and imports
+  import s    a fresh interpreter that imports what `deepq train` imports (`deepq.cli`, `deepq.train`), as it
+              does (the garbage collector paused meanwhile), and exits without the interpreter's teardown,
+              measured just before each run: the part of `outside` that is interpreter start and imports
   solved      summary.json's verdict
   curve.png   whether the run directory had its curve within --curve-wait s after the exit, and when: at a
               terminal `deepq train` draws it in a detached process once the agent is saved (the bench waits
@@ -44,7 +44,9 @@ import threading
 import time
 from pathlib import Path
 
-IMPORT_PROBE = "import os, deepq.cli, deepq.train; os._exit(0)"
+# What `deepq train` imports, as it imports it (the garbage collector paused, then the objects frozen: deepq.cli)
+IMPORT_PROBE = ("import os, deepq.cli as cli\ncli._PROGRAM = True\nwith cli._collector_paused():\n"
+                "    import deepq.train\nos._exit(0)")
 
 
 def parse_seeds(text: str) -> list[int]:
