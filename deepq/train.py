@@ -12,6 +12,7 @@ Data flow of one iteration (N = num_envs):
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -36,7 +37,7 @@ from deepq.nets.build import NetworkFactory, factory_path
 from deepq.run import resuming, runs, snapshot
 from deepq.run.callbacks import Callback
 from deepq.run.interrupts import StopSignals
-from deepq.run.session import EVAL_SEED_BASE, Counters, RunSession, TrainResult  # noqa: F401 - public names
+from deepq.run.session import EVAL_SEED_BASE, Counters, Rewound, RunSession, TrainResult  # noqa: F401 - public names
 
 
 def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False,
@@ -122,7 +123,10 @@ def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSign
         pixels = Preprocessing.of(cfg.env)
         collector = Collector(envs, buffer, cfg.seed, cfg.replay.n_step, cfg.env.terminal_reward,
                               whole_games=pixels is not None and pixels.reports_games)
+        if _evaluates_in_parallel(cfg, callbacks, agent, envs):
+            run.start_eval_worker(agent)
         run.start(snapshot.Parts(agent, buffer, collector, act_rng, replay_rng), saved)
+        run.result.eval_parallel = run.worker is not None
         stopped = _loop(cfg, run, stop, agent, buffer, collector, act_rng, replay_rng)
         run.finish(agent, stopped)
     run.after(agent)
@@ -138,41 +142,64 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
     beta_steps = (cfg.replay.beta_steps or cfg.train.total_steps) if cfg.replay.kind == "prioritized" else 0
     t = time.perf_counter()
     while c.env_steps < cfg.train.total_steps:
-        epsilon = epsilon_at(cfg.exploration, c.env_steps, c.episodes)
-        lr = learning_rate(cfg.learner, cfg.train.total_steps, c.env_steps, run.result.solved_at_env_steps)
-        if cfg.learner.lr_end is not None:
-            agent.set_lr(lr)
-        action_N = agent.act(collector.obs_NO, epsilon, act_rng)
-        t = timer.add("act", t)
-        n_real, finished = collector.step(action_N)  # stores the transitions (n-step folded) in the buffer
-        c.env_steps += n_real
-        t = timer.add("env+store", t)
-        for episode in finished:
-            run.episode_finished(episode, agent, epsilon, lr)
-        t = timer.add("log", t)
+        try:
+            epsilon = epsilon_at(cfg.exploration, c.env_steps, c.episodes)
+            lr = learning_rate(cfg.learner, cfg.train.total_steps, c.env_steps, run.result.solved_at_env_steps)
+            if cfg.learner.lr_end is not None:
+                agent.set_lr(lr)
+            action_N = agent.act(collector.obs_NO, epsilon, act_rng)
+            t = timer.add("act", t)
+            n_real, finished = collector.step(action_N)  # stores the transitions (n-step folded) in the buffer
+            c.env_steps += n_real
+            t = timer.add("env+store", t)
+            for episode in finished:
+                run.episode_finished(episode, agent, epsilon, lr)
+            t = timer.add("log", t)
 
-        if c.env_steps >= cfg.train.learning_starts and len(buffer):
-            if beta_steps:  # prioritized: the importance-sampling exponent rises from beta_start to 1
-                buffer.beta = beta_at(cfg.replay.beta_start, beta_steps, c.env_steps)
-            for _ in range(_updates_due(cfg, c, n_real, buffer)):
-                batch = buffer.sample(cfg.replay.batch_size, replay_rng)
-                t = timer.add("sample", t)
-                td_error_B = agent.update(batch)
-                t = timer.add("update", t)
-                if refresh_priorities:  # the sampled transitions get the TD errors just computed
-                    buffer.update_priorities(batch.indices, td_error_B.cpu().numpy())
-                    t = timer.add("priorities", t)
-            c.grad_steps = agent.grad_steps
+            if c.env_steps >= cfg.train.learning_starts and len(buffer):
+                if beta_steps:  # prioritized: the importance-sampling exponent rises from beta_start to 1
+                    buffer.beta = beta_at(cfg.replay.beta_start, beta_steps, c.env_steps)
+                for _ in range(_updates_due(cfg, c, n_real, buffer)):
+                    batch = buffer.sample(cfg.replay.batch_size, replay_rng)
+                    t = timer.add("sample", t)
+                    td_error_B = agent.update(batch)
+                    t = timer.add("update", t)
+                    if refresh_priorities:  # the sampled transitions get the TD errors just computed
+                        buffer.update_priorities(batch.indices, td_error_B.cpu().numpy())
+                        t = timer.add("priorities", t)
+                c.grad_steps = agent.grad_steps
 
-        if run.eval_due():
-            reached = run.evaluate(agent, epsilon)  # "solved", "target" (eval.target) or ""
+            run.check_in(agent)  # eval.parallel: the check in flight, applied when it is in or must be
             t = timer.add("eval", t)
-            if reached and cfg.eval.stop_when_solved:
-                return reached
-        if not run.step_done(agent, stop):  # checkpoint when due, Ctrl-C, callbacks' on_step
-            return "callback"
-        t = timer.add("checkpoint", t)
+            if run.eval_due():
+                reached = run.evaluate(agent, epsilon)  # "solved", "target" (eval.target) or ""
+                t = timer.add("eval", t)
+                if reached and cfg.eval.stop_when_solved:
+                    return reached
+            if not run.step_done(agent, stop):  # checkpoint when due, Ctrl-C, callbacks' on_step
+                return "callback"
+            t = timer.add("checkpoint", t)
+        except Rewound as back:  # eval.parallel: the state is that of a check's step, the check applied there
+            if back.reached and cfg.eval.stop_when_solved:
+                return back.reached
+            if not run.step_done(agent, stop):  # the rest of that step
+                return "callback"
+            t = time.perf_counter()
     return "budget"
+
+
+def _evaluates_in_parallel(cfg: Config, callbacks: Sequence[Callback], agent: DQNAgent, envs) -> bool:
+    """eval.parallel: true, false, or empty (auto: wherever deepq.evaluation.worker can, i.e. Linux, 2+ cores, no
+    callbacks, the network on the CPU). Where it cannot, a run that asked for it says why and evaluates inline."""
+    if cfg.eval.parallel is False:
+        return False
+    from deepq.envs.state import capture
+    from deepq.evaluation.worker import unavailable_reason
+
+    reason = unavailable_reason(cfg, callbacks, agent.device.type, capture(envs) is not None)
+    if reason is not None and cfg.eval.parallel:
+        print(f"deepq: note: eval.parallel=true, but evaluating in the training process: {reason}", file=sys.stderr)
+    return reason is None
 
 
 def _build(cfg: Config, obs_space, n_actions: int, network: Optional[NetworkFactory]) -> tuple[DQNAgent,

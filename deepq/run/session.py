@@ -8,10 +8,11 @@ a callback, Ctrl-C, divergence, a full disk, an error), a summary and a clean cl
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
@@ -21,6 +22,7 @@ from deepq.config.schema import Config, flatten
 from deepq.errors import DeepQError, Diverged, WriteError
 from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, screened_returns, summarize
 from deepq.evaluation.solved import confirmed_level, solve_threshold, worth_evaluating
+from deepq.evaluation.worker import EvalWorker
 from deepq.run import resuming, runs, snapshot
 from deepq.run.callbacks import Callback
 from deepq.checkpoint import save_checkpoint
@@ -68,6 +70,27 @@ class TrainResult:
     stopped: str = ""  # why training ended: budget, solved, target, callback, interrupted (SIGINT), diverged, error
     confirmations: list = field(default_factory=list)  # eval.confirm_episodes checks on fresh episodes
     skipped_evaluations: int = 0  # eval.gate_episodes: evaluations not run, the training episodes clearly below
+    eval_parallel: bool = False  # the checks were played in a second process (eval.parallel), the same results
+
+
+@dataclass
+class PendingCheck:
+    """eval.parallel: a check in flight and the run as it was at its step."""
+
+    tensors: dict  # the training state, as snapshot.capture took it (copies)
+    state: dict
+    counters: Counters
+    agent_tensors: dict  # the checked agent's online.*, target.*, optim.* (a subset of tensors)
+    epsilon: float
+
+
+class Rewound(Exception):
+    """Raised by the session after it put the training state back to a parallel check's step and applied the
+    check there; `reached` is its outcome (evaluate's). The loop goes on from that step."""
+
+    def __init__(self, reached: str) -> None:
+        super().__init__(reached)
+        self.reached = reached
 
 
 class Timer:
@@ -111,6 +134,11 @@ class RunSession:
         self.training = False  # set up completely: from here on a summary is written, whatever happens
         self.summary_written = False  # by `finish`, before the end state: not written again on the way out
         self.confirmed: Optional[tuple[dict, dict]] = None  # eval.target: the best confirmed agent (tensors, counters)
+        # eval.parallel (deepq.evaluation.worker): the worker, the one check it is playing, and what the run logged
+        # since that check (held until its outcome is known; dropped if the run goes back to it)
+        self.worker: Optional[EvalWorker] = None
+        self.pending: Optional[PendingCheck] = None
+        self.held: list = []
 
     # --- opening: everything that can refuse the run comes before anything is written ----------------------
     def read_resume_state(self) -> tuple[dict, dict]:
@@ -147,14 +175,15 @@ class RunSession:
         c = self.counters
         c.episodes += 1
         learned = agent.pop_metrics()
-        self.logger.log("episode", c.as_dict(), {
+        self._emit(self.logger.log, "episode", c.as_dict(), {
             "rollout/episode_return": episode.ret, "rollout/episode_length": episode.length,
             "rollout/epsilon": epsilon, "train/lr": lr, **learned,
             "time/sps": c.env_steps / (time.perf_counter() - self.started)})
         for key, value in learned.items():
             if not math.isfinite(value):
+                self.settle(agent, block=True)  # a check in flight may have stopped the run before this step
                 raise self._diverged(agent, f"{key} is {value}")
-        self.progress.episode(episode.ret, epsilon, learned.get("train/loss"))
+        self._emit(self.progress.episode, episode.ret, epsilon, learned.get("train/loss"))
         if self.cfg.eval.gate_episodes:
             c.recent_returns.append(float(episode.ret))
             del c.recent_returns[:-self.cfg.eval.gate_episodes]
@@ -175,30 +204,126 @@ class RunSession:
     def evaluate(self, agent, epsilon: float) -> str:
         """The in-training greedy evaluation and its bookkeeping. Returns why training may stop here: "solved" (the
         first confirmed evaluation at or above the threshold, with no `eval.target` above it), "target" (the first
-        confirmed at or above `eval.target`), else ""."""
+        confirmed at or above `eval.target`), else "". With a worker (eval.parallel) the check is handed to it
+        and "" returned: `settle` applies its outcome."""
         cfg, c, result = self.cfg, self.counters, self.result
+        if self.worker is not None:
+            self._submit(agent, epsilon)
+            return ""
         if self.eval_runner is None:
             self.eval_runner = EpisodeRunner(cfg.env, cfg.eval.episodes, cfg.env.max_episode_steps)
         ev = summarize(screened_returns(self.eval_runner, agent.greedy, self.eval_seeds,
                                         self.cfg.eval.screen_episodes, self.threshold))
-        self._log_eval(ev)
-        self.progress.evaluation(c.env_steps, ev, epsilon, self._goal())
+        confirmations: list = []
+        bound = confirmed_level(cfg, ev.mean, self._confirm_level(), self.threshold, agent.greedy, c.env_steps,
+                                confirmations.append, attempt=len(result.confirmations) + 1)
+        return self._apply_check(agent, None, ev, bound, confirmations, epsilon)
+
+    # --- eval.parallel (deepq.evaluation.worker) ------------------------------------------------------------
+    def start_eval_worker(self, agent) -> None:
+        """Fork the evaluation worker now, before the replay buffer fills or a logging thread starts: the
+        process shares no written memory with the run (copy-on-write) and holds no other thread's lock."""
+        self.worker = EvalWorker(self.cfg, agent, self.eval_seeds, self.threshold)
+
+    def _emit(self, write, *args) -> None:
+        """A metrics row or a progress update, held while a check is in flight (its own row comes first)."""
+        if self.pending is None:
+            write(*args)
+        else:
+            self.held.append((write, args))
+
+    def _submit(self, agent, epsilon: float) -> None:
+        """Hand this step's check to the worker and keep what going back to this step takes: the whole training
+        state, as a checkpoint captures it (copied: the training goes on meanwhile)."""
+        tensors, state = snapshot.capture(self.parts)
+        tensors = {name: tensor.clone() for name, tensor in tensors.items()}
+        agent_tensors = {name: tensor for name, tensor in tensors.items()
+                         if name.startswith(("online.", "target.", "optim."))}
+        weights = {name[len("online."):]: tensor.numpy() for name, tensor in agent_tensors.items()
+                   if name.startswith("online.")}
+        self.worker.submit(weights, self.counters.env_steps, self._confirm_level(), len(self.result.confirmations) + 1)
+        self.pending = PendingCheck(tensors, copy.deepcopy(state), copy.deepcopy(self.counters), agent_tensors,
+                                    epsilon)
+        if self.counters.env_steps >= self.cfg.train.total_steps:  # the last step: the run ends with its outcome
+            self.settle(agent, block=True)
+
+    def check_in(self, agent) -> None:
+        """Once per loop step, before its check and checkpoint: the check in flight is applied once its outcome is
+        in, and waited for where the run cannot go on without it (the next check due, the budget spent)."""
+        if self.pending is not None:
+            c = self.counters
+            self.settle(agent, block=c.env_steps >= c.next_eval or c.env_steps >= self.cfg.train.total_steps)
+
+    def settle(self, agent, block: bool) -> None:
+        """Apply the outcome of the check in flight, if it is in (`block`: wait for it). An outcome that changes what
+        the training reads (the solve, the target) is applied at its own step: the training state goes back there
+        first, and `Rewound` tells the loop to go on from that step."""
+        pending = self.pending
+        if pending is None or not (block or self.worker.ready()):
+            return
+        ev, bound, confirmations = self.worker.outcome()
+        self.pending, held, self.held = None, self.held, []
+        if not self._changes_training(ev, bound):
+            at = (pending.agent_tensors, pending.counters.as_dict())
+            self._apply_check(agent, at, ev, bound, confirmations, pending.epsilon)
+            for write, args in held:
+                write(*args)
+            return
+        snapshot.restore(self.parts, pending.tensors, pending.state,
+                         snapshot.restart_seed(self.cfg.seed, pending.counters.env_steps))
+        for name in (f.name for f in fields(Counters)):  # in place: the loop holds this object
+            setattr(self.counters, name, copy.copy(getattr(pending.counters, name)))
+        raise Rewound(self._apply_check(agent, None, ev, bound, confirmations, pending.epsilon))
+
+    def _changes_training(self, ev: EvalResult, bound: Optional[float]) -> bool:
+        """Whether applying this outcome sets the solve or the target (the learning rate after the solve, the
+        evaluation gate and the stop read them), as `_apply_check` decides them."""
+        result, target = self.result, self.cfg.eval.target
+        if bound is None or result.target_at_env_steps is not None:
+            return False
+        if not result.solved:
+            return bound >= self.threshold
+        return target is not None and ev.mean >= target and bound >= target
+
+    def close_eval_worker(self) -> None:
+        """The loop is over: rows still held are the run's (written, never lost); the worker exits."""
+        held, self.held, self.pending = self.held, [], None
+        for write, args in held:
+            write(*args)
+        if self.worker is not None:
+            self.worker, worker = None, self.worker
+            worker.close()
+
+    def _confirm_level(self) -> Optional[float]:
+        """The mean a check must reach to be confirmed: the threshold, after the solve eval.target; None once the
+        target is confirmed (nothing left to confirm)."""
+        if self.result.target_at_env_steps is not None:
+            return None
+        return self.cfg.eval.target if self.result.solved else self.threshold
+
+    def _apply_check(self, agent, at: Optional[tuple[dict, dict]], ev: EvalResult, bound: Optional[float],
+                     confirmations: list, epsilon: float) -> str:
+        """A check's bookkeeping (evaluate). `at`: the checked agent's (tensors, counters) when the live agent has
+        trained on since (a parallel check that changed nothing the training reads); None: the live agent."""
+        cfg, result = self.cfg, self.result
+        counters = self.counters.as_dict() if at is None else at[1]
+        self._log_eval(ev, counters)
+        self.progress.evaluation(counters["env_steps"], ev, epsilon, self._goal())
         for cb in self.callbacks:
-            if cb.on_eval(c.as_dict(), ev) is False:
+            if cb.on_eval(dict(counters), ev) is False:
                 self.callback_stop = True
         result.last_eval = {k: v for k, v in ev.to_dict().items() if k != "returns"}
         if result.best_eval_mean is None or ev.mean > result.best_eval_mean:
             result.best_eval_mean = ev.mean
-            self.checkpoint("best", agent)
+            self.checkpoint("best", agent, at)
+        result.confirmations.extend(done.to_dict() for done in confirmations)
         target = cfg.eval.target
         if result.target_at_env_steps is not None:
             return ""
         # One confirmation per check decides both: solved (its bound >= the threshold) and the target.
-        bound = confirmed_level(cfg, ev.mean, target if result.solved else self.threshold, self.threshold,
-                                agent.greedy, c.env_steps, lambda done: result.confirmations.append(done.to_dict()),
-                                attempt=len(result.confirmations) + 1)
         if bound is None:
             return ""
+        c = self.counters
         stop = ""
         if not result.solved and bound >= self.threshold:
             result.solved, result.solved_at_env_steps = True, c.env_steps
@@ -210,7 +335,7 @@ class RunSession:
         if result.solved and target is not None:
             level = bound if math.isfinite(bound) else ev.mean  # eval.confirm_episodes=0: the evaluation's
             if result.best_confirmed is None or level > result.best_confirmed["bound"]:
-                self._keep_confirmed(agent, level)
+                self._keep_confirmed(agent, level, at)
             if ev.mean >= target and bound >= target:
                 result.target_at_env_steps = c.env_steps
                 stop = "target"
@@ -223,11 +348,11 @@ class RunSession:
             return f"solved after {result.solved_at_env_steps} env steps; target {target:g}"
         return "" if self.threshold is None else f"solved at {self.threshold:g}"
 
-    def _keep_confirmed(self, agent, bound: float) -> None:
+    def _keep_confirmed(self, agent, bound: float, at: Optional[tuple[dict, dict]] = None) -> None:
         """eval.target: keep the agent confirmed at the highest level so far (in memory and, for a resume, as
         checkpoints/confirmed.safetensors): it is the run's agent if the budget ends before the target."""
-        self.result.best_confirmed = {"env_steps": self.counters.env_steps, "bound": bound}
-        self.confirmed = agent.tensors(), self.counters.as_dict()
+        self.confirmed = (agent.tensors(), self.counters.as_dict()) if at is None else at
+        self.result.best_confirmed = {"env_steps": self.confirmed[1]["env_steps"], "bound": bound}
         self.checkpoint("confirmed", agent, self.confirmed)  # the same snapshot: the tensors are copied once
 
     def _final_agent(self, stopped: str) -> Optional[tuple[dict, dict]]:
@@ -249,13 +374,16 @@ class RunSession:
         """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
         state is consistent), the callbacks' `on_step`. False when a callback asked to stop."""
         c = self.counters
-        if self.cfg.log.checkpoint_interval and c.env_steps >= c.next_checkpoint:
+        checkpoint_due = self.cfg.log.checkpoint_interval and c.env_steps >= c.next_checkpoint
+        if checkpoint_due or stop.requested:
+            self.settle(agent, block=True)  # a checkpoint holds the outcome of every check before it
+        if checkpoint_due:
             c.next_checkpoint += self.cfg.log.checkpoint_interval
             self.checkpoint("latest", agent)
         if stop.requested:
             self.checkpoint("latest", agent)
             raise self._interrupted(stop.requested)
-        self.progress.advance(c.env_steps)
+        self._emit(self.progress.advance, c.env_steps)
         for cb in self.callbacks:
             if cb.on_step(agent, c.as_dict()) is False:
                 self.callback_stop = True
@@ -291,6 +419,7 @@ class RunSession:
         The order is what makes every write point recoverable (issue 14): until the last `latest` is in place, the
         previous one is on disk, and a resume from it replays, bit for bit, to this same end and writes it all
         again; once it is in place, the run is complete on disk."""
+        self.close_eval_worker()
         self.result.stopped = stopped
         final = self._final_agent(stopped)
         if final is not None:
@@ -321,6 +450,7 @@ class RunSession:
         steps = [self.logger.close]
         if self.progress is not None:
             steps.insert(0, partial(self.progress.close, self.result))
+        steps.insert(0, self.close_eval_worker)
         if self.eval_runner is not None:
             steps.append(self.eval_runner.close)
         if self.training and self.path is not None and not (self.summary_written and exc is None):
@@ -350,12 +480,12 @@ class RunSession:
             cb.on_end(self.result, self.path)
 
     # --- messages --------------------------------------------------------------------------------------------
-    def _log_eval(self, ev: EvalResult) -> None:
+    def _log_eval(self, ev: EvalResult, counters: dict[str, int]) -> None:
         now = time.perf_counter()
-        self.logger.log("eval", self.counters.as_dict(), {
+        self.logger.log("eval", counters, {
             "eval/mean_return": ev.mean, "eval/std_return": ev.std, "eval/min_return": ev.min,
             "eval/max_return": ev.max, "eval/episodes": ev.episodes, "time/elapsed_s": now - self.started,
-            "time/sps": self.counters.env_steps / (now - self.started)})
+            "time/sps": counters["env_steps"] / (now - self.started)})
 
     def _diverged(self, agent, what: str) -> Diverged:
         cfg, path = self.cfg, self.path
