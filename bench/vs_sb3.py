@@ -9,7 +9,10 @@ hyperparameters for that task, side by side on the same machine, the same seeds 
 
 Protocol, identical for both libraries and every task:
 - each (library, task, seed) trains in a fresh process with PyTorch on `--threads` threads (default 1;
-  `torch.set_num_threads`), the same for both;
+  `torch.set_num_threads`), the same for both; deepq's run plays its in-training checks in a forked second
+  process on the second core, as it does by default where it can (`eval.parallel`: the same results, the
+  training does not wait for them); SB3's callback plays them inline; add `eval.parallel=false` (with
+  `--libs deepq`) for deepq on one core, and say which in a report;
   the runs alternate deepq/SB3 in ABBA order over seeds, so that load from other work on the machine falls on
   both alike;
 - during training, a greedy evaluation every `--eval-interval` env steps on `--eval-episodes` episodes (both

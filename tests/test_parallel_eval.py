@@ -1,17 +1,20 @@
 """eval.parallel: checks played by a forked worker while the training goes on give the very run of inline checks
 (the same metrics, checkpoints and stop), including where a solve sends the run back to its step."""
 
+import json
 import multiprocessing
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
 import deepq
 from deepq.checkpoint import load_checkpoint
-from deepq.evaluation.worker import unavailable_reason
+from deepq.evaluation.worker import busy_reason, unavailable_reason
+from deepq.machine import others_running
 from test_resume import assert_same_run
 from tiny import tiny_cfg, tiny_cli
 
@@ -112,6 +115,43 @@ def test_asked_for_on_one_core_says_why_and_evaluates_inline(tmp_path):
     assert ("deepq: note: eval.parallel=true, but evaluating in the training process: this process may use one "
             "core only") in proc.stderr
     assert '"eval_parallel": false' in (tmp_path / "run" / "summary.json").read_text()
+
+
+def test_left_empty_it_evaluates_inline_while_the_other_cores_are_busy(tmp_path):
+    """On a machine whose other cores run other work, a worker would slow the training: auto (empty) stays inline,
+    silently; asked for, the worker runs anyway. The run is held to two cores, one of them taken by a busy loop."""
+    two = set(sorted(os.sched_getaffinity(0))[:2])
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.sched_setaffinity(0, two))
+    try:
+        deadline = time.monotonic() + 10
+        while (others_running() or 0) < 1 and time.monotonic() < deadline:  # the loop is running once Python is up
+            time.sleep(0.05)
+        runs = {}
+        for name, parallel in (("auto", None), ("asked", True)):
+            proc = subprocess.run(
+                [sys.executable, "-m", "deepq.cli", "train", "--env", "CartPole-v1", "--run-dir", str(tmp_path / name),
+                 *tiny_cli(**{"train.total_steps": 600, "eval.parallel": parallel})],
+                capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.sched_setaffinity(0, two))
+            assert proc.returncode == 0, proc.stderr
+            assert "note: eval.parallel" not in proc.stderr
+            runs[name] = json.loads((tmp_path / name / "summary.json").read_text())["eval_parallel"]
+    finally:
+        hog.kill()
+        hog.wait()
+    assert runs == {"auto": False, "asked": True}
+
+
+def test_others_running_counts_a_busy_process():
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert others_running() >= 1
+        cores = len(os.sched_getaffinity(0))
+        if cores == 2:  # one other core, taken
+            assert "other cores are busy" in busy_reason()
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 @pytest.mark.slow

@@ -374,11 +374,17 @@ class RunSession:
         """The end of a loop iteration: checkpoint when due, Ctrl-C/SIGTERM (the step is complete, so the saved
         state is consistent), the callbacks' `on_step`. False when a callback asked to stop."""
         c = self.counters
-        checkpoint_due = self.cfg.log.checkpoint_interval and c.env_steps >= c.next_checkpoint
-        if checkpoint_due or stop.requested:
+        interval = self.cfg.log.checkpoint_interval
+        checkpoint_due = self.path is not None and interval and c.env_steps >= c.next_checkpoint
+        if stop.requested:
             self.settle(agent, block=True)  # a checkpoint holds the outcome of every check before it
+        elif checkpoint_due and self.pending is not None:
+            # The check in flight is usually the one just sent, at this very step: the checkpoint waits for its
+            # outcome a few steps instead of the training waiting for it here; never more than an interval late.
+            self.settle(agent, block=c.env_steps >= c.next_checkpoint + interval)
+            checkpoint_due = self.pending is None
         if checkpoint_due:
-            c.next_checkpoint += self.cfg.log.checkpoint_interval
+            c.next_checkpoint += interval
             self.checkpoint("latest", agent)
         if stop.requested:
             self.checkpoint("latest", agent)
