@@ -136,6 +136,25 @@ def test_a_kill_at_every_write_point_recovers_to_the_uninterrupted_run(tmp_path,
     assert set(followed) == {"config:1", "metrics:1", "checkpoint.latest:1"}
 
 
+def test_a_kill_with_checks_in_a_second_process_recovers_to_the_inline_run(tmp_path, reference):
+    """eval.parallel=true: checkpoints wait for the check in flight (the same interval as the checks here, so
+    every one of them does), and a run killed around them resumes to the uninterrupted run with inline checks."""
+    if sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("the worker is forked on Linux with 2+ cores")
+    kills = ["checkpoint.best:2", "checkpoint.latest:2", "tensorboard:30", "checkpoint.latest:4"]
+    args = [*ARGS, "eval.parallel=true"]
+    ended = finish({fault: Child(tmp_path, ["train", "--run-dir", str(tmp_path / fault), *args], fault)
+                    for fault in kills})
+    for fault, (code, err) in ended.items():
+        assert code == -9, (fault, code, err)
+    resumed = finish({fault: Child(tmp_path, ["train", "--resume", str(tmp_path / fault), "--quiet"])
+                      for fault in kills})
+    for fault, (code, err) in resumed.items():
+        assert code == 0 or "already finished its" in one_line(err), (fault, code, err)
+        assert json.loads((tmp_path / fault / "summary.json").read_text())["eval_parallel"]
+        assert_complete_like(reference, tmp_path / fault)
+
+
 FULL = {"config:1": "config.yaml", "metrics:30": "metrics.csv", "tensorboard:30": "events.out.tfevents.",
         "checkpoint.best:2": "best.safetensors", "checkpoint.latest:2": "latest.safetensors",
         "checkpoint.final:1": "final.safetensors", "summary:1": "summary.json", "curve:1": "curve.png"}
