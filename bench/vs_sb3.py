@@ -119,7 +119,8 @@ def run_deepq(job: dict) -> dict:
             "seconds_to_solve": r.seconds_to_solve,
             "steps_to_solve": r.solved_at_env_steps,
             "env_steps": r.env_steps, "grad_steps": r.grad_steps, "train_s": r.train_seconds,
-            "eval_s": r.time_breakdown_s.get("eval", 0.0), "final_mean": mean, "final_min": worst}
+            "eval_s": r.time_breakdown_s.get("eval", 0.0), "final_mean": mean, "final_min": worst,
+            "checks_in_worker": r.eval_parallel}
 
 
 def run_sb3(job: dict) -> dict:

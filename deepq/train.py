@@ -126,7 +126,6 @@ def _train(cfg: Config, envs, path: Optional[Path], resume: bool, stop: StopSign
         if _evaluates_in_parallel(cfg, callbacks, agent, envs):
             run.start_eval_worker(agent)
         run.start(snapshot.Parts(agent, buffer, collector, act_rng, replay_rng), saved)
-        run.result.eval_parallel = run.worker is not None
         stopped = _loop(cfg, run, stop, agent, buffer, collector, act_rng, replay_rng)
         run.finish(agent, stopped)
     run.after(agent)
@@ -190,16 +189,14 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
 
 def _evaluates_in_parallel(cfg: Config, callbacks: Sequence[Callback], agent: DQNAgent, envs) -> bool:
     """eval.parallel: true, false, or empty (auto: wherever deepq.evaluation.worker can, i.e. Linux, 2+ cores, no
-    callbacks, the network on the CPU, and while another core is free). Where it cannot, a run that asked for it
-    says why and evaluates inline."""
+    callbacks, the network on the CPU; left empty, each check goes to the worker only while another core is free).
+    Where it cannot, a run that asked for it says why and evaluates inline."""
     if cfg.eval.parallel is False:
         return False
     from deepq.envs.state import capture
-    from deepq.evaluation.worker import busy_reason, unavailable_reason
+    from deepq.evaluation.worker import unavailable_reason
 
     reason = unavailable_reason(cfg, callbacks, agent.device.type, capture(envs) is not None)
-    if reason is None and cfg.eval.parallel is None:
-        reason = busy_reason()
     if reason is not None and cfg.eval.parallel:
         print(f"deepq: note: eval.parallel=true, but evaluating in the training process: {reason}", file=sys.stderr)
     return reason is None

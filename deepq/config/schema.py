@@ -232,8 +232,8 @@ class EvalConfig(_Section):
     stop_when_solved: bool = _f(True, "stop training at the first solved evaluation and keep that agent")
     parallel: Optional[bool] = _f(None, "play the evaluations in a second process while training goes on (the same "
                                         "results: a solve found there takes the run back to its step); empty = "
-                                        "wherever it can (Linux, 2+ cores, no callbacks, the network on the CPU) "
-                                        "while another core is free when the run starts")
+                                        "wherever it can (Linux, 2+ cores, no callbacks, the network on the CPU), "
+                                        "each check while another core is free")
     target: Optional[float] = _f(None, "a better agent than solved: train on after the solve until an evaluation "
                                        "at or above this mean is confirmed as the threshold's is (eval.confirm_z), "
                                        "then stop there (with eval.stop_when_solved); empty = stop at the solve")

@@ -22,7 +22,7 @@ from deepq.config.schema import Config, flatten
 from deepq.errors import DeepQError, Diverged, WriteError
 from deepq.evaluation.evaluate import EpisodeRunner, EvalResult, screened_returns, summarize
 from deepq.evaluation.solved import confirmed_level, solve_threshold, worth_evaluating
-from deepq.evaluation.worker import EvalWorker
+from deepq.evaluation.worker import EvalWorker, other_cores_busy
 from deepq.run import resuming, runs, snapshot
 from deepq.run.callbacks import Callback
 from deepq.checkpoint import save_checkpoint
@@ -70,7 +70,7 @@ class TrainResult:
     stopped: str = ""  # why training ended: budget, solved, target, callback, interrupted (SIGINT), diverged, error
     confirmations: list = field(default_factory=list)  # eval.confirm_episodes checks on fresh episodes
     skipped_evaluations: int = 0  # eval.gate_episodes: evaluations not run, the training episodes clearly below
-    eval_parallel: bool = False  # the checks were played in a second process (eval.parallel), the same results
+    eval_parallel: int = 0  # checks played in the second process (eval.parallel; the same results), the rest inline
 
 
 @dataclass
@@ -207,7 +207,7 @@ class RunSession:
         confirmed at or above `eval.target`), else "". With a worker (eval.parallel) the check is handed to it
         and "" returned: `settle` applies its outcome."""
         cfg, c, result = self.cfg, self.counters, self.result
-        if self.worker is not None:
+        if self.worker is not None and (cfg.eval.parallel or not other_cores_busy()):
             self._submit(agent, epsilon)
             return ""
         if self.eval_runner is None:
@@ -242,6 +242,7 @@ class RunSession:
         weights = {name[len("online."):]: tensor.numpy() for name, tensor in agent_tensors.items()
                    if name.startswith("online.")}
         self.worker.submit(weights, self.counters.env_steps, self._confirm_level(), len(self.result.confirmations) + 1)
+        self.result.eval_parallel += 1
         self.pending = PendingCheck(tensors, copy.deepcopy(state), copy.deepcopy(self.counters), agent_tensors,
                                     epsilon)
         if self.counters.env_steps >= self.cfg.train.total_steps:  # the last step: the run ends with its outcome
