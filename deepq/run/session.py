@@ -376,12 +376,13 @@ class RunSession:
         state is consistent), the callbacks' `on_step`. False when a callback asked to stop."""
         c = self.counters
         interval = self.cfg.log.checkpoint_interval
-        checkpoint_due = self.path is not None and interval and c.env_steps >= c.next_checkpoint
+        checkpoint_due = interval and c.env_steps >= c.next_checkpoint
         if stop.requested:
             self.settle(agent, block=True)  # a checkpoint holds the outcome of every check before it
-        elif checkpoint_due and self.pending is not None:
+        elif checkpoint_due and self.pending is not None and self.path is not None:
             # The check in flight is usually the one just sent, at this very step: the checkpoint waits for its
             # outcome a few steps instead of the training waiting for it here; never more than an interval late.
+            # (Without a run directory nothing is written, so nothing waits.)
             self.settle(agent, block=c.env_steps >= c.next_checkpoint + interval)
             checkpoint_due = self.pending is None
         if checkpoint_due:
