@@ -56,7 +56,7 @@ def other_cores_busy() -> bool:
     count). With `eval.parallel` left empty a check is then played inline: a worker on a busy core slows both
     (two CartPole-v1 seeds training at once on 2 cores, each with a worker, took 10% longer summed than inline).
     Asked for (`eval.parallel=true`), the worker plays every check."""
-    others = others_running(reads=1)
+    others = others_running()
     return others is not None and others >= usable_cores() - 1
 
 
