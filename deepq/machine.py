@@ -12,14 +12,28 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# The run's own helper processes that work beside it all along (deepq.envs.process): not "others".
+HELPERS: set[int] = set()
+
+
 def others_running() -> Optional[int]:
     """Threads of other processes on the machine that are running or ready to run now: /proc/loadavg's runnable
-    count less this reader (one read, ~20 us). None without /proc/loadavg (not Linux)."""
+    count less this reader and the run's own helpers (`HELPERS`) running now (one read, ~20 us, and one per
+    helper). None without /proc/loadavg (not Linux)."""
     try:
         with open("/proc/loadavg") as fh:
-            return max(0, int(fh.read().split()[3].split("/")[0]) - 1)
+            runnable = int(fh.read().split()[3].split("/")[0]) - 1
     except (OSError, ValueError, IndexError):
         return None
+    return max(0, runnable - sum(_running(pid) for pid in HELPERS))
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, IndexError):
+        return False
 
 
 @contextmanager

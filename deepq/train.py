@@ -76,6 +76,7 @@ def train(cfg: Config, run_dir: str | Path | None = None, *, quiet: bool = False
     if overwrite and path is not None and not resume:
         runs.clear_run_dir(path)
     try:
+        envs = _in_process(cfg, envs)
         with StopSignals() as stop:
             return _train(cfg, envs, path, resume, stop, quiet, callbacks, network)
     finally:
@@ -148,13 +149,11 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
                 agent.set_lr(lr)
             action_N = agent.act(collector.obs_NO, epsilon, act_rng)
             t = timer.add("act", t)
-            n_real, finished = collector.step(action_N)  # stores the transitions (n-step folded) in the buffer
+            n_real = collector.begin(action_N)
             c.env_steps += n_real
             t = timer.add("env+store", t)
-            for episode in finished:
-                run.episode_finished(episode, agent, epsilon, lr)
-            t = timer.add("log", t)
-
+            if not cfg.train.overlap:
+                t = _collect(collector, run, agent, epsilon, lr, timer, t)
             if c.env_steps >= cfg.train.learning_starts and len(buffer):
                 if beta_steps:  # prioritized: the importance-sampling exponent rises from beta_start to 1
                     buffer.beta = beta_at(cfg.replay.beta_start, beta_steps, c.env_steps)
@@ -167,6 +166,8 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
                         buffer.update_priorities(batch.indices, td_error_B.cpu().numpy())
                         t = timer.add("priorities", t)
                 c.grad_steps = agent.grad_steps
+            if cfg.train.overlap:  # the envs stepped while the updates ran (in their own process, where they can)
+                t = _collect(collector, run, agent, epsilon, lr, timer, t)
 
             run.check_in(agent)  # eval.parallel: the check in flight, applied when it is in or must be
             t = timer.add("eval", t)
@@ -185,6 +186,33 @@ def _loop(cfg: Config, run: RunSession, stop: StopSignals, agent: DQNAgent, buff
                 return "callback"
             t = time.perf_counter()
     return "budget"
+
+
+def _collect(collector: Collector, run: RunSession, agent: DQNAgent, epsilon: float, lr: float, timer,
+             t: float) -> float:
+    """The vector step `collector.begin` started: its transitions stored (n-step folded), its finished episodes
+    logged."""
+    finished = collector.finish()
+    t = timer.add("env+store", t)
+    for episode in finished:
+        run.episode_finished(episode, agent, epsilon, lr)
+    return timer.add("log", t)
+
+
+def _in_process(cfg: Config, envs):
+    """train.overlap: the envs in a second process where env.process allows (deepq.envs.process), else as they
+    are (the same results: only where they step moves). Asked for where it cannot, one line says why."""
+    if not cfg.train.overlap or cfg.env.process is False:
+        return envs
+    from deepq.envs import process
+
+    reason = process.unavailable_reason(envs)
+    if reason is None:
+        return process.EnvProcess(envs)
+    if cfg.env.process:
+        print(f"deepq: note: env.process=true, but stepping the envs in the training process: {reason}",
+              file=sys.stderr)
+    return envs
 
 
 def _evaluates_in_parallel(cfg: Config, callbacks: Sequence[Callback], agent: DQNAgent, envs) -> bool:

@@ -61,6 +61,10 @@ class EnvConfig(_Section):
     wrappers: tuple[str, ...] = _f((), "wrappers applied in order, each module:Class called as Class(env), e.g. "
                                        "gymnasium.wrappers:FlattenObservation; empty = none")
     num_envs: int = _f(4, "environments stepped together in one vector env (collection only)")
+    process: Optional[bool] = _f(None, "with train.overlap, step the envs in a second process while the updates "
+                                       "run (deepq.envs.process; the same results); empty = wherever it can "
+                                       "(Linux, 2+ cores, not a multi-seed worker, an env whose state checkpoints "
+                                       "cannot save exactly, e.g. Box2D)")
     action_repeat: int = _f(1, "play each chosen action for this many env steps, summing their rewards (frame skip "
                                "for any task, deepq.envs.repeat; training, evaluation and videos alike); step "
                                "counts (train.total_steps, eval.interval, ...) then count decisions; 1 = none")
@@ -199,6 +203,8 @@ class TrainConfig(_Section):
     learning_starts: int = _f(1_000, "env steps collected before the first gradient step")
     train_freq: int = _f(4, "env steps between updates")
     gradient_steps: int = _f(1, "gradient steps per update (replay ratio = gradient_steps / train_freq)")
+    overlap: bool = _f(False, "a vector step's updates run while its envs step (in a second process where "
+                              "env.process allows): they sample the transitions stored before that step")
     device: str = _f("cpu", "torch device for the networks: cpu, cuda, cuda:N or auto (cuda when available)")
     torch_threads: int = _f(1, "CPU threads for PyTorch (at most the cores this process may use); small networks "
                                "update fastest on one (0 = torch's default); on one, deepq's own MLP updates in NumPy "

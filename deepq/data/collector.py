@@ -119,6 +119,8 @@ class Collector:
         self.num_envs = envs.num_envs
         self.terminal_reward = terminal_reward
         self.obs_NO, _ = envs.reset(seed=seed)
+        self._async = hasattr(envs, "step_async")  # deepq.envs.process (Gymnasium's AsyncVectorEnv too)
+        self._action_N: Optional[np.ndarray] = None
         self.folder = None
         self.streams = bool(getattr(buffer, "streams", False))  # a frame replay builds n-step returns itself
         if n_step > 1 and not self.streams:
@@ -130,7 +132,25 @@ class Collector:
 
     def step(self, action_N: np.ndarray) -> tuple[int, list[Episode]]:
         """Step every sub-env once; returns (real transitions collected, episodes that just finished)."""
-        next_obs_NO, reward_N, terminated_N, truncated_N, info = self.envs.step(action_N)
+        n_real = self.begin(action_N)
+        return n_real, self.finish()
+
+    def begin(self, action_N: np.ndarray) -> int:
+        """Start a vector step: where the envs step in their own process (deepq.envs.process), they step while
+        the caller works; returns the real transitions the step will collect (known now: the sub-envs that
+        ended on the last step only reset on this one)."""
+        self._action_N = action_N
+        if self._async:
+            self.envs.step_async(action_N)
+        return int(self.num_envs - self.prev_done_N.sum())
+
+    def finish(self) -> list[Episode]:
+        """End the vector step `begin` started: store its transitions; returns the episodes that just finished."""
+        action_N = self._action_N
+        if self._async:
+            next_obs_NO, reward_N, terminated_N, truncated_N, info = self.envs.step_wait()
+        else:
+            next_obs_NO, reward_N, terminated_N, truncated_N, info = self.envs.step(action_N)
         real_N = ~self.prev_done_N  # the step after an episode end is a reset, not a transition
         n_real = int(real_N.sum())
         stored_reward_N = reward_N
@@ -159,7 +179,7 @@ class Collector:
             finished = games_ended(info, terminated_N)
         self.prev_done_N = done_N
         self.obs_NO = next_obs_NO
-        return n_real, finished
+        return finished
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """What the next step depends on besides the env and the buffer: the current observations, which sub-envs
