@@ -52,21 +52,21 @@ class Boom(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        return np.zeros(2, np.float32), {}
+        return np.zeros(2, np.float32), {"seed": seed}
 
     def step(self, action):
         raise ValueError("Boom cannot step")
 
 
 @forks
-def test_an_env_error_in_the_process_reaches_the_run_with_its_text():
+def test_an_env_error_in_the_process_reaches_the_run_with_its_text_and_infos_come_back():
     moved = EnvProcess(gym.vector.SyncVectorEnv([Boom, Boom]))
     try:
         moved.reset(seed=0)
         with pytest.raises(RuntimeError, match="ValueError: Boom cannot step"):
             moved.step(np.zeros(2, np.int64))
-        obs, _ = moved.reset(seed=1)  # the process lives on
-        assert obs.shape == (2, 2)
+        obs, info = moved.reset(seed=1)  # the process lives on; an info comes back whole
+        assert obs.shape == (2, 2) and list(info["seed"]) == [1, 2]
     finally:
         moved.close()
 

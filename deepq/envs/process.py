@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import traceback
@@ -29,7 +28,7 @@ import numpy as np
 from deepq import machine
 from deepq.machine import usable_cores
 
-_STEP, _RESET, _QUIT = b"S", b"R", b"Q"
+_STEP, _RESET, _QUIT, _INFO = b"S", b"R", b"Q", b"I"
 
 
 def unavailable_reason(envs) -> Optional[str]:
@@ -74,7 +73,8 @@ class EnvProcess:
         self._pending = False
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
-        self._conn.send_bytes(_RESET + pickle.dumps((seed, options)))
+        self._conn.send_bytes(_RESET)
+        self._conn.send((seed, options))
         info = self._receive()
         return self._obs.copy(), info
 
@@ -99,7 +99,7 @@ class EnvProcess:
             raise RuntimeError("the environments' process ended unexpectedly") from None
         if message[:1] == b"E":
             raise RuntimeError(f"the environment raised in its process: {message[1:].decode(errors='replace')}")
-        return pickle.loads(message) if message else {}
+        return self._conn.recv() if message == _INFO else {}  # an info dict, rare: sent as the checks' worker sends
 
     def close(self, **kwargs) -> None:
         if self._process is None:
@@ -145,9 +145,11 @@ def _serve(conn, parent_end, envs, obs, reward, flags) -> None:
                 actions = np.frombuffer(message, dtype=np.int64, offset=1)
                 obs[...], reward[...], flags[0], flags[1], info = envs.step(actions)
             else:
-                seed, options = pickle.loads(message[1:])
+                seed, options = conn.recv()
                 obs[...], info = envs.reset(seed=seed, options=options)
-            conn.send_bytes(pickle.dumps(info) if info else b"")
+            conn.send_bytes(_INFO if info else b"")
+            if info:
+                conn.send(info)
         except Exception as exc:  # noqa: BLE001 - any env error goes back to the run, which raises it
             text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             conn.send_bytes(b"E" + text.encode())
