@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -10,6 +12,18 @@ from typing import Iterator, Optional
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def fork_unavailable() -> Optional[str]:
+    """Why this process may not fork a helper that works beside it on another core (the checks' worker, the envs'
+    process): None when it may."""
+    if sys.platform != "linux" or not hasattr(os, "fork"):
+        return "a forked process is used on Linux only"
+    if usable_cores() < 2:
+        return "this process may use one core only"
+    if multiprocessing.current_process().daemon:  # deepq's multi-seed workers: the other cores train other seeds
+        return "this process is a worker of a multi-seed run"
+    return None
 
 
 # The run's own helper processes that work beside it all along (deepq.envs.process): not "others".

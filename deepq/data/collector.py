@@ -120,7 +120,8 @@ class Collector:
         self.terminal_reward = terminal_reward
         self.obs_NO, _ = envs.reset(seed=seed)
         self._async = hasattr(envs, "step_async")  # deepq.envs.process (Gymnasium's AsyncVectorEnv too)
-        self._action_N: Optional[np.ndarray] = None
+        self._action_N: Optional[np.ndarray] = None  # the vector step begun: its actions and real transitions
+        self._n_real = 0
         self.folder = None
         self.streams = bool(getattr(buffer, "streams", False))  # a frame replay builds n-step returns itself
         if n_step > 1 and not self.streams:
@@ -142,7 +143,8 @@ class Collector:
         self._action_N = action_N
         if self._async:
             self.envs.step_async(action_N)
-        return int(self.num_envs - self.prev_done_N.sum())
+        self._n_real = int(self.num_envs - self.prev_done_N.sum())
+        return self._n_real
 
     def finish(self) -> list[Episode]:
         """End the vector step `begin` started: store its transitions; returns the episodes that just finished."""
@@ -152,7 +154,7 @@ class Collector:
         else:
             next_obs_NO, reward_N, terminated_N, truncated_N, info = self.envs.step(action_N)
         real_N = ~self.prev_done_N  # the step after an episode end is a reset, not a transition
-        n_real = int(real_N.sum())
+        n_real = self._n_real
         stored_reward_N = reward_N
         if self.terminal_reward is not None:  # shaping on termination only, never on a time-limit truncation
             stored_reward_N = np.where(terminated_N, self.terminal_reward, reward_N)

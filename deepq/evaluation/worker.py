@@ -18,29 +18,23 @@ dies.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
-import sys
 from typing import Any, Optional
 
 import numpy as np
 
 from deepq.errors import DeepQError
-from deepq.machine import others_running, usable_cores
+from deepq.machine import fork_unavailable, others_running, usable_cores
 
 
 def unavailable_reason(cfg, callbacks, device_type: str, env_state_capturable: bool) -> Optional[str]:
     """Why this run evaluates in its own process (`eval.parallel` auto or on): None when the worker may be used."""
     if not cfg.eval.interval:
         return "no evaluations (eval.interval=0)"
-    if sys.platform != "linux" or not hasattr(os, "fork"):
-        return "a forked worker is used on Linux only"
-    if usable_cores() < 2:
-        return "this process may use one core only"
+    if (reason := fork_unavailable()) is not None:
+        return reason
     if callbacks:
         return "callbacks see every evaluation as it happens"
-    if multiprocessing.current_process().daemon:  # deepq's multi-seed workers: the other cores train other seeds
-        return "this process is a worker of a multi-seed run"
     if device_type != "cpu":
         return f"the network is on {device_type} (a forked process cannot use it)"
     if cfg.train.torch_threads != 1:
