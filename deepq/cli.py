@@ -311,9 +311,9 @@ def _report(cfg, agent, run_dir) -> int:
     if cfg.eval.target is not None and r.solved:
         status += (f", target {cfg.eval.target:g} confirmed after {r.target_at_env_steps} {steps}"
                    if r.target_at_env_steps is not None else f", target {cfg.eval.target:g} not reached")
-        if r.final_from_env_steps is not None:
-            status += (f" (the run's agent: the one confirmed best, at {r.best_confirmed['bound']:.1f}, after "
-                       f"{r.final_from_env_steps} {steps})")
+    if r.final_from_env_steps is not None:
+        status += (f" (the run's agent: the one confirmed best, at {r.best_confirmed['bound']:.1f}, after "
+                   f"{r.final_from_env_steps} {steps})")
     total = f"{r.env_steps} {steps}" if repeat == 1 else \
         f"{r.env_steps} decisions (env.action_repeat={repeat}: up to {r.env_steps * repeat} env steps)"
     last = r.last_eval["mean"] if r.last_eval else float("nan")

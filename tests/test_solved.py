@@ -293,3 +293,32 @@ def test_a_budget_spent_before_the_target_ends_on_the_best_confirmed_agent(tmp_p
     assert resumed.result.solved_at_env_steps == r.solved_at_env_steps
     assert resumed.result.final_from_env_steps == best["env_steps"]
     assert all((resumed.tensors()[k] == agent.tensors()[k]).all() for k in final if not k.startswith("optim."))
+
+
+def test_a_budget_spent_before_any_solve_ends_on_the_best_confirmed_agent(tmp_path):
+    """Never solved, but confirmations ran (each check that reached the threshold, none confirmed at it): the run's
+    agent is the one whose confirmation came closest (highest bound), not the last one, which no fresh episodes
+    ever measured; summary.json says from when it is."""
+    import json
+
+    from deepq.checkpoint import load_checkpoint
+    from deepq.run.runs import checkpoint_path
+
+    cfg = resolve(env_id="CartPole-v1", seed=0, overrides={
+        "train.total_steps": 4000, "eval.interval": 250, "eval.episodes": 5, "eval.screen_episodes": None,
+        "eval.threshold": 30, "eval.confirm_episodes": 10, "eval.confirm_z": 50, "eval.confirm_z_grows": False,
+        "log.tensorboard": False, "log.plot": False, "log.checkpoint_interval": 0})
+    agent = deepq.train(cfg, tmp_path / "run", quiet=True)
+    r = agent.result
+    assert not r.solved and r.stopped == "budget"
+    assert len(r.confirmations) >= 2 and not any(c["passed"] for c in r.confirmations)
+    best = max(r.confirmations, key=lambda c: c["bound"])
+    assert r.best_confirmed == {"env_steps": best["env_steps"], "bound": best["bound"]}
+    assert r.final_from_env_steps == best["env_steps"] < r.env_steps
+    final, state = load_checkpoint(checkpoint_path(tmp_path / "run", "final"))
+    latest, _ = load_checkpoint(checkpoint_path(tmp_path / "run", "latest"))
+    assert state["counters"]["env_steps"] == best["env_steps"]
+    w = next(k for k in final if k.startswith("online.") and k.endswith("weight"))
+    assert not (final[w] == latest[w]).all() and (agent.tensors()[w] == final[w]).all()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final_from_env_steps"] == best["env_steps"] and summary["solved"] is False

@@ -63,8 +63,9 @@ class TrainResult:
     best_eval_mean: Optional[float] = None
     time_breakdown_s: dict = field(default_factory=dict)
     target_at_env_steps: Optional[int] = None  # eval.target's first confirmed evaluation
-    # eval.target: the agent confirmed at the highest level since the solve ({"env_steps", "bound"}); it becomes
-    # the final agent when the budget ends before the target (final_from_env_steps then says so)
+    # the agent confirmed at the highest level ({"env_steps", "bound"}): before the solve, the best failed
+    # confirmation; with eval.target, the best since the solve. It becomes the final agent when the budget ends
+    # before the solve, or before the target (final_from_env_steps then says so)
     best_confirmed: Optional[dict] = None
     final_from_env_steps: Optional[int] = None
     stopped: str = ""  # why training ended: budget, solved, target, callback, interrupted (SIGINT), diverged, error
@@ -326,6 +327,12 @@ class RunSession:
             return ""
         c = self.counters
         stop = ""
+        if not result.solved and bound < self.threshold:  # (a diverged agent's NaN bound never gets here)
+            # A failed confirmation: its agent is kept if it is the best confirmed so far, the run's agent should
+            # the budget end before any solve (measured on 100 fresh episodes, unlike the last agent).
+            if result.best_confirmed is None or bound > result.best_confirmed["bound"]:
+                self._keep_confirmed(agent, bound, at)
+            return ""
         if not result.solved and bound >= self.threshold:
             result.solved, result.solved_at_env_steps = True, c.env_steps
             result.seconds_to_solve = time.perf_counter() - self.started
@@ -350,19 +357,21 @@ class RunSession:
         return "" if self.threshold is None else f"solved at {self.threshold:g}"
 
     def _keep_confirmed(self, agent, bound: float, at: Optional[tuple[dict, dict]] = None) -> None:
-        """eval.target: keep the agent confirmed at the highest level so far (in memory and, for a resume, as
-        checkpoints/confirmed.safetensors): it is the run's agent if the budget ends before the target."""
+        """Keep the agent confirmed at the highest level so far (in memory and, for a resume, as
+        checkpoints/confirmed.safetensors): it is the run's agent if the budget ends before the solve (a failed
+        confirmation's) or, with eval.target, before the target (one since the solve)."""
         self.confirmed = (agent.tensors(), self.counters.as_dict()) if at is None else at
         self.result.best_confirmed = {"env_steps": self.confirmed[1]["env_steps"], "bound": bound}
         self.checkpoint("confirmed", agent, self.confirmed)  # the same snapshot: the tensors are copied once
 
     def _final_agent(self, stopped: str) -> Optional[tuple[dict, dict]]:
-        """The run's agent (its tensors and counters) when it is not the last one: eval.target set, the budget
-        spent before the target was confirmed, and an agent confirmed since the solve (the best of them); else
-        None."""
+        """The run's agent (its tensors and counters) when it is not the last one: the budget spent before the solve
+        with a confirmation run (the best confirmed agent, below the threshold), or before eval.target was
+        confirmed with an agent confirmed since the solve (the best of them); else None."""
         result = self.result
-        if stopped != "budget" or self.cfg.eval.target is None or result.target_at_env_steps is not None \
-                or result.best_confirmed is None:
+        if stopped != "budget" or result.best_confirmed is None or result.target_at_env_steps is not None:
+            return None
+        if result.solved and self.cfg.eval.target is None:
             return None
         if self.confirmed is None and self.path is not None:  # resumed: it was kept on disk
             from deepq.checkpoint import load_checkpoint
