@@ -134,18 +134,18 @@ class NumpyStep:
     # each advantage row its own less the mean: the products with P (mostly zeros) as a few elementwise operations
     # (the same math; float32 rounding may differ in the last bits). LunarLander-v3's head (4 actions x 21 bins on
     # a 64-wide layer): ~12 us -> ~6 a fold, ~12 -> ~10 back through it (`python bench/update_paths.py`).
-    def _fold(self, rows: np.ndarray) -> np.ndarray:
-        """The head's (1 + A) K rows of weights (.., H) -> the A K rows of Q's logits."""
-        blocks = rows.reshape(-1, self.atoms, *rows.shape[1:])  # (1 + A, K, ...)
+    def _fold(self, weight: np.ndarray) -> np.ndarray:
+        """The head's weights ((1 + A) K, H) -> the weights of Q's logits (A K, H)."""
+        blocks = weight.reshape(-1, self.atoms, weight.shape[1])  # (1 + A, K, H)
         advantage = blocks[1:]
         folded = advantage - np.add.reduce(advantage, axis=0) * self.inv_actions
         folded += blocks[0]
-        return folded.reshape(-1, *rows.shape[1:])
+        return folded.reshape(-1, weight.shape[1])
 
     def _unfold(self, grad: np.ndarray, out: np.ndarray) -> None:
-        """dLoss/d(the A K folded rows of weights) -> dLoss/d(the head's (1 + A) K rows), into `out`."""
-        blocks = grad.reshape(-1, self.atoms, *grad.shape[1:])  # (A, K, ...)
-        into = out.reshape(-1, self.atoms, *grad.shape[1:])  # (1 + A, K, ...): a view (`out` is contiguous)
+        """dLoss/d(the folded weights) (A K, H) -> dLoss/d(the head's weights) ((1 + A) K, H), into `out`."""
+        blocks = grad.reshape(-1, self.atoms, grad.shape[1])  # (A, K, H)
+        into = out.reshape(-1, self.atoms, grad.shape[1])  # (1 + A, K, H): a view (`out` is contiguous)
         np.add.reduce(blocks, axis=0, out=into[0])
         np.subtract(blocks, into[0] * self.inv_actions, out=into[1:])
 
