@@ -24,7 +24,21 @@ def machine_line() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; python {platform.python_version()}, "
             f"deepq {getattr(deepq, '__version__', '?')}, torch {torch.__version__}, "
-            f"gymnasium {gymnasium.__version__}, numpy {numpy.__version__}")
+            f"gymnasium {gymnasium.__version__}, numpy {numpy.__version__}; {blas_kernel()}")
+
+
+def blas_kernel() -> str:
+    """NumPy's BLAS and the kernel it runs (deepq's NumPy update path is mostly its products): OpenBLAS picks one
+    per processor, unless OPENBLAS_CORETYPE names one. Some machines set it for older OpenBLAS builds (Haswell's
+    AVX2 kernels on an AVX-512 processor: LunarLander-v3's update ~280 us against ~230 with the processor's own,
+    `python bench/update_paths.py`), which slows deepq's NumPy path and not PyTorch's (SB3's)."""
+    from threadpoolctl import threadpool_info
+
+    kernels = [f"{info.get('internal_api')} {info.get('architecture')}" for info in threadpool_info()
+               if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "")]
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return (f"NumPy BLAS: {', '.join(kernels) or '?'}"
+            + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (the processor's own)"))
 
 
 def code_line() -> str:
