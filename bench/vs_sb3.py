@@ -33,6 +33,10 @@ Protocol, identical for both libraries and every task:
   to the end of the solving evaluation; in-training evaluations are part of it for both;
 - final score: the final agent's mean return on 100 greedy episodes reset with seeds 1000-1099, through the same
   `EpisodeRunner`; SB3's policy is `model.predict(obs, deterministic=True)` on the batch of observations.
+- the machine line names NumPy's BLAS kernel (deepq's update is mostly NumPy products; SB3's are PyTorch's). A
+  machine that forces an older OpenBLAS kernel (OPENBLAS_CORETYPE, set on some machines for older OpenBLAS builds)
+  slows deepq alone: to measure what a plain install runs, unset it for this command only,
+  `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/vs_sb3.py ...`, and say which kernel in a report.
 
 SB3's set-ups are rl-baselines3-zoo `hyperparams/dqn.yml` (commit 22e3ff2, 2026-04-23), one entry per task, in
 ZOO below; everything else SB3's DQN defaults (one env, Huber loss, max_grad_norm 10, hard target copy, no Double
