@@ -32,12 +32,13 @@ def blas_kernel() -> str:
     per processor, unless OPENBLAS_CORETYPE names one. Some machines set it for older OpenBLAS builds (Haswell's
     AVX2 kernels on an AVX-512 processor: LunarLander-v3's update ~280 us against ~230 with the processor's own,
     `python bench/update_paths.py`), which slows deepq's NumPy path and not PyTorch's (SB3's)."""
+    import numpy  # noqa: F401 - threadpoolctl sees a BLAS only once it is loaded
     from threadpoolctl import threadpool_info
 
-    kernels = [f"{info.get('internal_api')} {info.get('architecture')}" for info in threadpool_info()
-               if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "")]
+    kernels = sorted({f"{info.get('internal_api')} {info.get('architecture') or ''}".strip()
+                      for info in threadpool_info() if info.get("user_api") == "blas"})
     forced = os.environ.get("OPENBLAS_CORETYPE")
-    return (f"NumPy BLAS: {', '.join(kernels) or '?'}"
+    return (f"BLAS: {', '.join(kernels) or '?'}"
             + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (the processor's own)"))
 
 

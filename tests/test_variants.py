@@ -433,3 +433,25 @@ def test_sb3_is_judged_by_deepqs_own_check_and_confirmation(tmp_path):
     for lib in ("deepq", "sb3"):
         assert rows[lib]["solved"] and rows[lib]["confirmations"] == 1 and rows[lib]["confirm_s"] > 0, rows[lib]
         assert 1000 <= rows[lib]["steps_to_solve"] < 1100
+
+
+@pytest.mark.parametrize("coretype", [None, "Haswell"])
+def test_a_benchmark_names_the_blas_kernel_and_whether_it_was_forced(coretype):
+    """bench/benchinfo.py: a machine's OPENBLAS_CORETYPE slows deepq's NumPy products and not PyTorch's, so every
+    benchmark's first line says which kernel ran and whether the environment chose it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    line = subprocess.run([sys.executable, "-c", "import benchinfo; print(benchinfo.blas_kernel())"], cwd=bench,
+                          env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert line.startswith("BLAS: openblas "), line
+    if coretype:
+        assert line.endswith(f"(forced by OPENBLAS_CORETYPE={coretype})") and f" {coretype} " in line, line
+    else:
+        assert line.endswith("(the processor's own)") and "forced" not in line, line
