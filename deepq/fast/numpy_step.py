@@ -202,7 +202,10 @@ class NumpyStep:
         batch = len(rows_B)
         chooser_BAK = next_online_BAK if self.cfg.double else next_target_BAK
         q_BA = (_softmax_last(chooser_BAK).reshape(-1, self.atoms) @ self.centers_K).reshape(batch, -1)
-        next_q_B = _softmax_last(next_target_BAK[rows_B, q_BA.argmax(axis=1)]) @ self.centers_K
+        if chooser_BAK is next_target_BAK:  # no target network, or not Double: the chosen action's value is the max
+            next_q_B = np.maximum.reduce(q_BA, axis=1)
+        else:
+            next_q_B = _softmax_last(next_target_BAK[rows_B, q_BA.argmax(axis=1)]) @ self.centers_K
         y_B1 = np.minimum(np.maximum(reward_B + bootstrap_B * next_q_B, self.low), self.high)[:, None]  # clip
         # erf from PyTorch (NumPy has none): 2 Phi - 1 at each edge; the constants cancel in the ratio.
         cdf_BK1 = torch.special.erf(torch.from_numpy((self.edges_K1 - y_B1) * self.inv_scale)).numpy()
