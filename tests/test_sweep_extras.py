@@ -35,6 +35,10 @@ def test_a_swept_key_without_effect_is_warned_about(tmp_path):
     assert "target.tau is swept but has no effect in 2 of 4 configs (target.kind=hard" in warning
     sweep.write_text("grid: {target.kind: [soft], target.tau: [0.01, 0.1]}\n")
     assert load_sweep(sweep).warnings == []
+    # without a target network the online network chooses and values the next action: Double DQN is plain
+    sweep.write_text("base: {overrides: {target.kind: none}}\ngrid: {learner.double: [true, false]}\n")
+    (warning,) = load_sweep(sweep).warnings
+    assert "learner.double is swept but has no effect in every config (target.kind=none" in warning
 
 
 def test_trials_are_logged_once_in_tensorboard(tmp_path):
