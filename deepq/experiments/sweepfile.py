@@ -170,7 +170,7 @@ def _end(dist: dict, i: int) -> Any:
 ONLY_UNDER = {
     "target.update_interval": ("target.kind", ("hard",)),
     "target.tau": ("target.kind", ("soft",)),
-    "learner.double": ("target.kind", ("hard", "soft")),  # without a target the online network chooses and values
+    "learner.double": ("target.kind", ("hard", "soft")),  # no target: one network chooses and values the next action
     "replay.alpha": ("replay.kind", ("prioritized",)),
     "replay.beta_start": ("replay.kind", ("prioritized",)),
     "replay.beta_steps": ("replay.kind", ("prioritized",)),
