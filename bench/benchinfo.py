@@ -28,8 +28,8 @@ def machine_line() -> str:
 
 
 def blas_kernel() -> str:
-    """NumPy's BLAS and the kernel it runs (deepq's NumPy update path is mostly its products): OpenBLAS picks one
-    per processor, unless OPENBLAS_CORETYPE names one. Some machines set it for older OpenBLAS builds (Haswell's
+    """Every loaded BLAS (NumPy's among them: deepq's NumPy update path is mostly its products) and the kernel it
+    runs: OpenBLAS picks one per processor, unless OPENBLAS_CORETYPE names one. Some machines set it for older OpenBLAS builds (Haswell's
     AVX2 kernels on an AVX-512 processor: LunarLander-v3's update ~280 us against ~230 with the processor's own,
     `python bench/update_paths.py`), which slows deepq's NumPy path and not PyTorch's (SB3's)."""
     import numpy  # noqa: F401 - threadpoolctl sees a BLAS only once it is loaded
