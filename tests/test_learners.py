@@ -126,11 +126,55 @@ def test_categorical_heads_step_alike_on_both_backends(objective, dueling, doubl
 
 
 def test_fast_path_forward_equals_the_modules_forward():
-    for activation, dueling in itertools.product(["relu", "tanh", "elu", "gelu", "silu"], [False, True]):
-        cfg = Config().replace(**{"network.activation": activation, "network.dueling": dueling})
+    for activation, dueling, norm in itertools.product(["relu", "tanh", "elu", "gelu", "silu"], [False, True],
+                                                       [False, True]):
+        cfg = Config().replace(**{"network.activation": activation, "network.dueling": dueling,
+                                  "network.layer_norm": norm})
         learner = FlatMLPLearner(build_q_network(OBS, ACTIONS, cfg.network), ACTIONS, cfg, torch.device("cpu"))
         x = torch.randn(7, OBS)
         assert torch.allclose(learner.q_values(x), learner.online(x).detach(), atol=1e-6), (activation, dueling)
+        if learner.greedy_numpy is not None:
+            assert np.allclose(learner.greedy_numpy.q_values(x.numpy()), learner.online(x).detach().numpy(),
+                               atol=1e-6), (activation, dueling, norm)
+
+
+@pytest.mark.parametrize("objective, dueling, target, activation", list(itertools.product(
+    ["td", "c51", "hl_gauss"], [False, True], ["soft", "none"], ["relu", "gelu"])))
+def test_layer_norm_steps_alike_on_every_path(objective, dueling, target, activation):
+    """network.layer_norm on the fast path (PyTorch's fused LayerNorm kernels in both its paths): five steps give
+    autograd's loss and parameters, the LayerNorms' weights and biases included (set away from 1 and 0 first, so
+    their gradients reach the layers below), the target network's too, and its Q-values."""
+    atoms = None if objective == "td" else 11
+    cfg = Config().replace(**{
+        "network.layer_norm": True, "learner.objective": objective, "learner.v_min": -3.0, "learner.v_max": 3.0,
+        "learner.atoms": 11, "network.dueling": dueling, "network.hidden_sizes": (8, 6), "target.kind": target,
+        "target.tau": 0.1, "learner.lr": 0.01, "network.activation": activation})
+    torch.manual_seed(0)
+    net = build_q_network(OBS, ACTIONS, cfg.network, atoms=atoms)
+    with torch.no_grad():
+        for norm in (m for m in net.torso if isinstance(m, nn.LayerNorm)):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.3, 0.3)
+    flat, flat_torch = (FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu")) for _ in range(2))
+    assert (flat.numpy_step is not None) == (objective != "c51" and activation == "relu")
+    flat_torch.numpy_step = None
+    auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
+    for batch in batches(5, seed=2, weights=True, n_step=3):
+        tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
+        two = auto.update(tensors)
+        for one in (flat.update(tensors), flat_torch.update(tensors)):
+            assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
+            assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
+    nets = [(flat.online, flat_torch.online, auto.online)]
+    if target != "none":
+        nets.append((flat.target, flat_torch.target, auto.target))
+    for online_or_target in nets:
+        for (name, a), b, c in zip(*(net.state_dict().items() if i == 0 else net.state_dict().values()
+                                     for i, net in enumerate(online_or_target))):
+            assert torch.allclose(a, c, atol=1e-6) and torch.allclose(b, c, atol=1e-6), name
+    assert any(not torch.equal(a, b) for a, b in zip(auto.online.parameters(), net.parameters()))
+    x = torch.randn(5, OBS)
+    assert torch.allclose(flat.q_values(x), auto.q_values(x), atol=1e-6)
 
 
 class LayerNormMLP(nn.Module):

@@ -102,7 +102,7 @@ class NetworkConfig(_Section):
                                       "observation_space, n_actions) -> torch.nn.Module (the current directory is "
                                       "searched); replaces the MLP above; empty = deepq's MLP")
     layer_norm: bool = _f(False, "LayerNorm after each hidden Linear of the MLP, before the activation (PQN, "
-                                 "Gallici et al. 2024: stabilises TD learning); trains on the autograd learner")
+                                 "Gallici et al. 2024: stabilises TD learning)")
     noisy: bool = _f(False, "NoisyNet (Fortunato et al. 2018): every Linear of the MLP becomes a factorised "
                             "Gaussian noisy layer (sigma_0 0.5), noise drawn from a generator seeded by `seed` "
                             "and redrawn every gradient step and every acting step; evaluation uses the mean "
@@ -369,8 +369,8 @@ def validate(cfg: Config) -> None:
     _check(ln.atoms >= 2, "learner.atoms", f"must be >= 2, got {ln.atoms}")
     _check(ln.quantiles >= 1, "learner.quantiles", f"must be >= 1, got {ln.quantiles}")
     _check(ln.hl_sigma > 0.0, "learner.hl_sigma", f"must be > 0 (in bin widths; 0.75 is usual), got {ln.hl_sigma}")
-    nonflat = [key for key, on in (("learner.objective=qr", ln.objective == "qr"), ("network.layer_norm",
-               cfg.network.layer_norm), ("network.noisy", cfg.network.noisy)) if on]
+    nonflat = [key for key, on in (("learner.objective=qr", ln.objective == "qr"),
+                                   ("network.noisy", cfg.network.noisy)) if on]
     _check(ln.backend != "flat" or not nonflat, "learner.backend",
            f"flat trains TD, C51 and HL-Gauss on deepq's plain MLP only, not with {', '.join(nonflat)}; use "
            "learner.backend=auto (or autograd)")

@@ -13,6 +13,10 @@ network (`torch.bmm`); a single agent is S = 1. Shapes: S seeds, M rows, O obser
 
 The network's `nn.Module` (see deepq.networks) stays the public face: its parameters are re-pointed at views of
 the flat vector, so `state_dict`, `load_state_dict` and in-place edits of a parameter all read and write it.
+
+`network.layer_norm` (a LayerNorm after each hidden Linear, before the activation; PQN, Gallici et al. 2024) runs
+as PyTorch's fused kernels, `native_layer_norm` and its backward (one op each, autograd's own), its weight and bias
+in the flat vector after the Linear's.
 """
 
 from __future__ import annotations
@@ -46,6 +50,13 @@ KERNELS: dict[type[nn.Module], Activation] = {
 }
 
 
+def layer_norms(net: nn.Module) -> list[Optional[nn.LayerNorm]]:
+    """Per hidden Linear of the torso, the LayerNorm that follows it (None where none does)."""
+    modules = list(net.torso)
+    return [modules[i + 1] if i + 1 < len(modules) and isinstance(modules[i + 1], nn.LayerNorm) else None
+            for i, m in enumerate(modules) if isinstance(m, nn.Linear)]
+
+
 def layer_groups(net: nn.Module) -> list[list[nn.Linear]]:
     """The network's linear layers in order; the output layer is one group of the heads whose rows it stacks
     (dueling: the value row, then the advantage rows)."""
@@ -55,21 +66,26 @@ def layer_groups(net: nn.Module) -> list[list[nn.Linear]]:
 
 
 class Layout(NamedTuple):
-    """Where each layer's weight (out, in) and bias (out,) sit in the flat vector of one network."""
+    """Where each layer's weight (out, in) and bias (out,) sit in the flat vector of one network, and after them
+    a hidden layer's LayerNorm weight and bias (out,) each, where it has one."""
 
     shapes: list[tuple[int, int]]  # (out, in) per layer
     offsets: list[int]  # start of the weight; the bias follows it
     size: int
+    norm_offsets: list[Optional[int]]  # per layer: start of its LayerNorm's weight (its bias follows), or None
 
     @classmethod
-    def of(cls, groups: list[list[nn.Linear]]) -> "Layout":
-        shapes, offsets, size = [], [], 0
-        for group in groups:
+    def of(cls, groups: list[list[nn.Linear]], norms: Sequence[Optional[nn.LayerNorm]] = ()) -> "Layout":
+        shapes, offsets, norm_offsets, size = [], [], [], 0
+        for i, group in enumerate(groups):
             out, inp = sum(m.out_features for m in group), group[0].in_features
             shapes.append((out, inp))
             offsets.append(size)
             size += out * inp + out
-        return cls(shapes, offsets, size)
+            has_norm = i < len(norms) and norms[i] is not None
+            norm_offsets.append(size if has_norm else None)
+            size += 2 * out if has_norm else 0
+        return cls(shapes, offsets, size, norm_offsets)
 
     def views(self, flat_SP: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight (S, out, in), bias (S, 1, out)) per layer, as views of `flat_SP`."""
@@ -81,24 +97,40 @@ class Layout(NamedTuple):
             out_views.append((weight, bias))
         return out_views
 
+    def norm_views(self, flat_SP: torch.Tensor) -> list[Optional[tuple[torch.Tensor, torch.Tensor]]]:
+        """(LayerNorm weight (S, 1, out), bias (S, 1, out)) per layer that has one, else None: views of `flat_SP`."""
+        seeds = flat_SP.shape[0]
+        return [None if start is None else (flat_SP[:, start:start + out].view(seeds, 1, out),
+                                            flat_SP[:, start + out:start + 2 * out].view(seeds, 1, out))
+                for (out, _), start in zip(self.shapes, self.norm_offsets)]
+
 
 def bind(nets: Sequence[nn.Module], device: torch.device) -> tuple[torch.Tensor, Layout]:
     """Copy the weights of S identically shaped networks into one flat (S, P) vector and re-point every
     parameter at its view of it; returns the vector and its layout."""
-    layout = Layout.of(layer_groups(nets[0]))
+    layout = Layout.of(layer_groups(nets[0]), layer_norms(nets[0]))
     flat_SP = torch.zeros(len(nets), layout.size, device=device)
     for seed, net in enumerate(nets):
-        for group, (weight, bias) in zip(layer_groups(net), layout.views(flat_SP[seed:seed + 1])):
+        one_SP = flat_SP[seed:seed + 1]
+        for group, (weight, bias) in zip(layer_groups(net), layout.views(one_SP)):
             row = 0
             for linear in group:
                 rows = slice(row, row + linear.out_features)
-                with torch.no_grad():
-                    weight[0, rows].copy_(linear.weight)
-                    bias[0, 0, rows].copy_(linear.bias)
-                linear.weight = nn.Parameter(weight[0, rows], requires_grad=linear.weight.requires_grad)
-                linear.bias = nn.Parameter(bias[0, 0, rows], requires_grad=linear.bias.requires_grad)
+                _repoint(linear, weight[0, rows], bias[0, 0, rows])
                 row += linear.out_features
+        for norm, views in zip(layer_norms(net), layout.norm_views(one_SP)):
+            if norm is not None:
+                _repoint(norm, views[0][0, 0], views[1][0, 0])
     return flat_SP, layout
+
+
+def _repoint(module: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """Copy a module's weight and bias into the views, and make the views its parameters."""
+    with torch.no_grad():
+        weight.copy_(module.weight)
+        bias.copy_(module.bias)
+    module.weight = nn.Parameter(weight, requires_grad=module.weight.requires_grad)
+    module.bias = nn.Parameter(bias, requires_grad=module.bias.requires_grad)
 
 
 def dueling_matrix(n_actions: int, device: torch.device) -> torch.Tensor:
@@ -121,6 +153,8 @@ class FlatMLP:
                  device: torch.device, atoms: Optional[int] = None) -> None:
         self.flat_SP, self.layout = bind(nets, device)
         self.layers = self.layout.views(self.flat_SP)  # cached views: they follow in-place updates of flat_SP
+        self.norms = self.layout.norm_views(self.flat_SP)  # per layer: its LayerNorm's (weight, bias), or None
+        self.norm_eps = [None if norm is None else norm.eps for norm in layer_norms(nets[0])] + [None]
         self.weights_T = [weight.transpose(1, 2) for weight, _ in self.layers]
         self.act = KERNELS[ACTIVATIONS[activation]]
         self.atoms = atoms
@@ -135,14 +169,21 @@ class FlatMLP:
 
     def forward(self, x_SMO: torch.Tensor, keep: bool = False) -> tuple[torch.Tensor, list]:
         """Q-values (S, M, A) (with `atoms`: logits (S, M, A, K)); with `keep`, also what `backward` needs: each
-        hidden layer's input and the one of its pre-activation and output that the activation's backward reads, and
-        the output layer's input and (folded) weight."""
+        hidden layer's input, the one of its activation's input and output that the activation's backward reads
+        and, with a LayerNorm, its input, normalized output, means and reciprocal deviations; then the output
+        layer's input and (folded) weight."""
         saved, h = [], x_SMO
-        for (_, bias), weight_T in zip(self.layers[:-1], self.weights_T):
+        for i, ((_, bias), weight_T) in enumerate(zip(self.layers[:-1], self.weights_T)):
             z = torch.baddbmm(bias, h, weight_T)
+            norm = None
+            if self.norms[i] is not None:  # normalized without its affine (each network has its own), then it
+                gain, shift = self.norms[i]
+                normed, mean, rstd = torch.native_layer_norm(z, [z.shape[-1]], None, None, self.norm_eps[i])
+                norm = (z, normed, mean, rstd)
+                z = torch.addcmul(shift, normed, gain)
             y = self.act.forward(z)
             if keep:
-                saved.append((h, y if self.act.keeps_output else z))
+                saved.append((h, y if self.act.keeps_output else z, norm))
             h = y
         if self.dueling_P is not None:  # rows [V_1..V_K, A_1,1..A_1,K, ...] folded into [Q_1,1..Q_1,K, ...]
             weight_T = torch.matmul(self.weights_T[-1], self.dueling_P)  # (S, H, A K)
@@ -151,17 +192,19 @@ class FlatMLP:
             weight_T = self.weights_T[-1]
             out = torch.baddbmm(self.layers[-1][1], h, weight_T)
         if keep:
-            saved.append((h, weight_T))
+            saved.append((h, weight_T, None))
         if self.atoms is not None:
             return out.view(*out.shape[:2], -1, self.atoms), saved  # (S, M, A, K)
         if self.dueling_DA is not None:
             out = torch.matmul(out, self.dueling_DA)
         return out, saved
 
-    def backward(self, saved: list, dq_SBA: torch.Tensor, grads: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Write dLoss/dweights into `grads` (views of a flat gradient vector in this network's layout), given
-        dLoss/dQ (S, B, A) (with `atoms`: dLoss/dlogits (S, B, A, K)) for the first B rows of the kept forward
-        (the rows after them get no gradient)."""
+    def backward(self, saved: list, dq_SBA: torch.Tensor, grads: list[tuple[torch.Tensor, torch.Tensor]],
+                 norm_grads: Optional[list] = None) -> None:
+        """Write dLoss/dweights into `grads` (views of a flat gradient vector in this network's layout; the
+        LayerNorms' into `norm_grads`, `Layout.norm_views` of it), given dLoss/dQ (S, B, A) (with `atoms`:
+        dLoss/dlogits (S, B, A, K)) for the first B rows of the kept forward (the rows after them get no
+        gradient)."""
         rows = dq_SBA.shape[1]
         if self.atoms is not None:
             g = dq_SBA.reshape(*dq_SBA.shape[:2], -1)  # dLoss/dlogits (S, B, A K)
@@ -171,11 +214,13 @@ class FlatMLP:
         for i in range(last, -1, -1):
             grad_weight, grad_bias = grads[i]
             if i < last:
-                h, kept = saved[i]
+                h, kept, norm = saved[i]
                 g = self.act.backward(g, kept[:, :rows])
+                if norm is not None:
+                    g = self._norm_backward(i, g, norm, rows, norm_grads[i])
                 weight = self.layers[i][0]
             else:
-                h, weight_T = saved[i]
+                h, weight_T, _ = saved[i]
                 weight = weight_T.transpose(1, 2)
             if i == last and self.dueling_P is not None:  # back through the fold: dW = P dW_eff, db = db_eff P^T
                 torch.matmul(self.dueling_P, torch.bmm(g.transpose(1, 2), h[:, :rows]), out=grad_weight)
@@ -185,6 +230,16 @@ class FlatMLP:
                 torch.sum(g, dim=1, keepdim=True, out=grad_bias)
             if i:
                 g = torch.bmm(g, weight)
+
+    def _norm_backward(self, i: int, g: torch.Tensor, norm: tuple, rows: int,
+                       grads: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Back through layer i's LayerNorm: its weight's and bias's gradients into `grads`; returns dLoss/d(its
+        input)."""
+        z, normed, mean, rstd = (t[:, :rows] for t in norm)
+        torch.sum(g * normed, dim=1, keepdim=True, out=grads[0])
+        torch.sum(g, dim=1, keepdim=True, out=grads[1])
+        return aten.native_layer_norm_backward(g * self.norms[i][0], z, [z.shape[-1]], mean, rstd, None, None,
+                                               [True, False, False])[0]
 
 
 # 1e-6 as a 0-d CPU tensor: the number a Python float becomes in the op, without the conversion op (~2 us).

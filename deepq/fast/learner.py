@@ -16,7 +16,7 @@ from torch import nn
 from deepq.fast.adam import FlatAdam
 from deepq.algo.objectives import Loss, TensorBatch, make_objective
 from deepq.config.schema import Config
-from deepq.fast.handgrad import KERNELS, FlatMLP, clip_grad_norm
+from deepq.fast.handgrad import KERNELS, FlatMLP, clip_grad_norm, layer_norms
 from deepq.fast.numpy_greedy import NumpyGreedy
 from deepq.fast.numpy_step import NumpyStep
 from deepq.algo.losses import td_loss, td_loss_grad
@@ -54,6 +54,7 @@ class FlatLearner:
         self.params_SP = self.online.flat_SP
         self.params_SP.grad = torch.zeros_like(self.params_SP)
         self.grads = self.online.layout.views(self.params_SP.grad)
+        self.norm_grads = self.online.layout.norm_views(self.params_SP.grad)
         self.optimizer = FlatAdam(self.params_SP, cfg.learner.lr)
         self.grad_steps = 0
         # Scalars used every step, as 0-d CPU tensors: a Python number costs a conversion op at each use (~2 us);
@@ -150,7 +151,7 @@ class FlatLearner:
 
     def _apply(self, saved: list, d_out: torch.Tensor) -> None:
         """Backward pass, clipping, Adam and the target update from dLoss/d(the network's output)."""
-        self.online.backward(saved, d_out, self.grads)
+        self.online.backward(saved, d_out, self.grads, self.norm_grads)
         if self.cfg.learner.max_grad_norm > 0:
             clip_grad_norm(self.params_SP.grad, self._max_norm)
         self.optimizer.step()
@@ -174,18 +175,24 @@ Learner = FlatLearner  # the name bench/ and older code use
 
 def unsupported_reason(net: nn.Module, cfg: Config) -> Optional[str]:
     """None where the fast path trains `net` exactly as autograd would, else why not (one phrase)."""
-    if cfg.learner.objective not in ("td",) + CATEGORICAL or cfg.network.layer_norm or cfg.network.noisy:
-        return ("it trains TD, C51 and HL-Gauss only (not learner.objective=qr, network.layer_norm or "
-                "network.noisy)")
+    if cfg.learner.objective not in ("td",) + CATEGORICAL or cfg.network.noisy:
+        return "it trains TD, C51 and HL-Gauss only (not learner.objective=qr or network.noisy)"
     if getattr(net, "atoms", None) != (None if cfg.learner.objective == "td" else cfg.learner.atoms):
         return "its outputs per action do not match learner.objective and learner.atoms"
     if type(net) not in (QNetwork, DuelingQNetwork):
         return f"it is a {type(net).__name__}, not deepq's plain or dueling MLP (deepq.nets.networks)"
     if net.encoder is not None:
         return "it has a convolutional encoder (the fast path is for MLPs on flat observations)"
-    kinds = [type(m) for m in net.torso]
+    kinds = [type(m) for m in net.torso if type(m) is not nn.LayerNorm]
     if kinds[0::2] != [nn.Linear] * len(kinds[0::2]) or len(set(kinds[1::2])) != 1 or len(kinds) % 2:
         return "its torso is not Linear layers alternating with one kind of activation"
+    norms = [m for m in net.torso if type(m) is nn.LayerNorm]
+    if cfg.network.layer_norm != bool(norms):
+        return "network.layer_norm does not match the network"
+    after_linear = sum(norm is not None for norm in layer_norms(net))
+    if norms and (not after_linear == len(norms) == len(kinds) // 2 or
+                  not all(norm.elementwise_affine and norm.bias is not None for norm in norms)):
+        return "its LayerNorms are not one with a weight and a bias after each hidden Linear"
     if kinds[1] not in KERNELS or ACTIVATIONS.get(cfg.network.activation) is not kinds[1]:
         return f"its activation {kinds[1].__name__} has no hand-written backward kernel"
     if (type(net) is DuelingQNetwork) != cfg.network.dueling:

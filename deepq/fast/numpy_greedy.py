@@ -59,12 +59,14 @@ class NumpyGreedy:
     def supports(mlp: FlatMLP, activation: type[nn.Module]) -> bool:
         return mlp.flat_SP.device.type == "cpu" and mlp.flat_SP.shape[0] == 1 and activation in ACTIVATIONS
 
-    def _layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(W^T (in, out), b (out,)) per layer: NumPy views of the flat vector, made again only if it moved."""
+    def _layers(self) -> list[tuple[np.ndarray, np.ndarray, Optional[tuple]]]:
+        """(W^T (in, out), b (out,), LayerNorm or None) per layer: NumPy views of the flat vector (a LayerNorm's
+        weight and bias as 1-d tensors, for PyTorch's fused kernel, and its eps), made again only if it moved."""
         flat = self.mlp.flat_SP
         if flat.data_ptr() != self._ptr:
-            self._views = [(weight.detach()[0].numpy().T, bias.detach()[0, 0].numpy())
-                           for weight, bias in self.mlp.layers]
+            self._views = [(weight.detach()[0].numpy().T, bias.detach()[0, 0].numpy(),
+                            None if norm is None else (norm[0].detach()[0, 0], norm[1].detach()[0, 0], eps))
+                           for (weight, bias), norm, eps in zip(self.mlp.layers, self.mlp.norms, self.mlp.norm_eps)]
             self._ptr = flat.data_ptr()
         return self._views
 
@@ -72,9 +74,12 @@ class NumpyGreedy:
         """Q-values (N, A), float32."""
         h = np.asarray(obs_NO, dtype=np.float32).reshape(len(obs_NO), -1)
         layers = self._layers()
-        for weight_T, bias in layers[:-1]:
-            h = self.act(np.add(h @ weight_T, bias, dtype=np.float32))
-        weight_T, bias = layers[-1]
+        for weight_T, bias, norm in layers[:-1]:
+            z = np.add(h @ weight_T, bias, dtype=np.float32)
+            if norm is not None:
+                z = torch.native_layer_norm(torch.from_numpy(z), [z.shape[1]], norm[0], norm[1], norm[2])[0].numpy()
+            h = self.act(z)
+        weight_T, bias, _ = layers[-1]
         out = h @ weight_T
         out += bias
         atoms = 1 if self.values_K is None else len(self.values_K)

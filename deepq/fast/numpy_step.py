@@ -69,6 +69,12 @@ class NumpyStep:
         self.online = self._views(flat.online.layers)
         self.target = None if flat.target is None else self._views(flat.target.layers)
         self.grads = self._views(flat.grads)
+        # LayerNorms (network.layer_norm): PyTorch's fused kernels on the same memory, a weight and bias of network 0
+        # as 1-d tensors (the kernels' affine), and their gradients' views as NumPy arrays
+        self.online_norms = self._norm_views(flat.online)
+        self.target_norms = None if flat.target is None else self._norm_views(flat.target)
+        self.norm_grads = [None if views is None else tuple(v.detach()[0, 0] for v in views)
+                           for views in flat.norm_grads]
         self.grad_P = flat.params_SP.grad[0].numpy()
         self.dueling_DA = None if flat.online.dueling_DA is None else flat.online.dueling_DA.numpy()
         self.dueling_P = None if flat.online.dueling_P is None else flat.online.dueling_P.numpy()
@@ -93,16 +99,28 @@ class NumpyStep:
         """(weight (out, in), bias (out,)) per layer: NumPy views of network 0's slice of a flat vector."""
         return [(weight.detach()[0].numpy(), bias.detach()[0, 0].numpy()) for weight, bias in layers]
 
-    def _forward(self, layers: list, x_MO: np.ndarray, keep: bool) -> tuple[np.ndarray, list]:
+    @staticmethod
+    def _norm_views(mlp) -> list:
+        """(weight (H,), bias (H,), eps) of each layer's LayerNorm as 1-d tensors on network 0's memory, or None."""
+        return [None if views is None else (views[0].detach()[0, 0], views[1].detach()[0, 0], eps)
+                for views, eps in zip(mlp.norms, mlp.norm_eps)]
+
+    def _forward(self, layers: list, x_MO: np.ndarray, keep: bool, norms: list) -> tuple[np.ndarray, list]:
         """The network's output (M, A) (HL-Gauss: logits (M, A, K)) and, with `keep`, each layer's input and the
-        hidden layers' outputs (the backward needs them), then the output layer's (folded) weight."""
+        hidden layers' outputs (the backward needs them) with, after a LayerNorm, its input, means and reciprocal
+        deviations (as tensors, for its backward kernel), then the output layer's (folded) weight."""
         saved, h = [], x_MO
-        for weight, bias in layers[:-1]:
+        for (weight, bias), norm in zip(layers[:-1], norms):
             z = h @ weight.T
             z += bias
+            kept = None
+            if norm is not None:
+                z_t = torch.from_numpy(z)
+                normed_t, mean_t, rstd_t = torch.native_layer_norm(z_t, [z.shape[1]], norm[0], norm[1], norm[2])
+                kept, z = (z_t, mean_t, rstd_t), normed_t.numpy()
             y = self.act(z)
             if keep:
-                saved.append((h, y))
+                saved.append((h, y, kept))
             h = y
         weight, bias = layers[-1]
         if self.dueling_P is not None:  # a dueling HL-Gauss head: the aggregation folded into the head's weights
@@ -114,7 +132,7 @@ class NumpyStep:
             out = h @ weight_T
             out += bias
         if keep:
-            saved.append((h, weight_T))
+            saved.append((h, weight_T, None))
         if self.hl_gauss:
             return out.reshape(len(out), -1, self.atoms), saved
         if self.dueling_DA is not None:
@@ -153,10 +171,10 @@ class NumpyStep:
         batch = len(action_B)
         both = self.cfg.double or self.target is None
         x_MO = np.concatenate([obs_BO, next_obs_BO]) if both else obs_BO
-        out_M, saved = self._forward(self.online, x_MO, keep=True)
+        out_M, saved = self._forward(self.online, x_MO, True, self.online_norms)
         next_online = out_M[batch:] if both else None
-        next_target = self._forward(self.target, next_obs_BO, keep=False)[0] if self.target is not None \
-            else next_online
+        next_target = self._forward(self.target, next_obs_BO, False, self.target_norms)[0] \
+            if self.target is not None else next_online
         not_done_B = 1.0 - done_B
         rows_B = np.arange(batch)
         objective = self._hl_gauss if self.hl_gauss else self._td
@@ -224,6 +242,18 @@ class NumpyStep:
         q_mean = _mean(probs_BK @ self.centers_K)
         return d_taken_BK, loss_B, loss, q_mean
 
+    @staticmethod
+    def _norm_backward(g: np.ndarray, kept: tuple, rows: int, norm: tuple, grads: tuple) -> np.ndarray:
+        """Back through a LayerNorm (PyTorch's fused backward kernel): its weight's and bias's gradients into
+        `grads`; returns dLoss/d(its input)."""
+        z_t, mean_t, rstd_t = kept
+        d_z, d_weight, d_bias = torch.ops.aten.native_layer_norm_backward(
+            torch.from_numpy(g), z_t[:rows], [z_t.shape[1]], mean_t[:rows], rstd_t[:rows], norm[0], norm[1],
+            [True, True, True])
+        grads[0].copy_(d_weight)
+        grads[1].copy_(d_bias)
+        return d_z.numpy()
+
     def _backward(self, saved: list, g: np.ndarray) -> None:
         """dLoss/dweights into the flat gradient, from dLoss/d(output) (B, outputs) of the first B kept rows; then
         clipping, Adam and the target update (FlatLearner._apply's order)."""
@@ -236,6 +266,8 @@ class NumpyStep:
             h = saved[i][0][:rows]
             if i < last:
                 g = self.act_backward(g, saved[i][1][:rows])
+                if saved[i][2] is not None:
+                    g = self._norm_backward(g, saved[i][2], rows, self.online_norms[i], self.norm_grads[i])
                 weight = self.online[i][0]
             else:
                 weight = saved[i][1].T
