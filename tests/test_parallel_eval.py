@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import deepq
+from deepq.algo.agent import DQNAgent
 from deepq.checkpoint import load_checkpoint
 from deepq.evaluation.worker import other_cores_busy, unavailable_reason
 from deepq.machine import others_running
@@ -89,7 +90,50 @@ def test_box2d_whose_state_cannot_be_put_back_stops_alike(tmp_path):
     inline, worker = both_ways(tmp_path, cfg)
     assert inline.result.solved
     assert worker.result.solved_at_env_steps == inline.result.solved_at_env_steps
+    # its confirmations played half by the worker's helper, half by the worker: the inline returns
+    assert [c["mean"] for c in worker.result.confirmations] == [c["mean"] for c in inline.result.confirmations]
     assert_same_end_state(tmp_path / "inline", tmp_path / "worker", skip_prefixes=("collector.",))
+
+
+def test_a_confirmation_of_single_envs_is_played_in_halves_with_the_helper_and_gives_the_same_returns():
+    """LunarLander's confirmations step one Box2D env at a time: the worker's helper plays the second half. The
+    returns equal those of the episodes played one batch at a time; CartPole's arrays need no helper."""
+    pytest.importorskip("Box2D")
+    from deepq.evaluation.evaluate import EpisodeRunner
+    from deepq.evaluation.solved import confirm, confirmation_seeds, play_confirmation
+    from deepq.evaluation.worker import EvalWorker, _help, _Helping
+
+    cfg = tiny_cfg("LunarLander-v3", seed=3, **{"eval.confirm_episodes": 7, "eval.confirm_z": 1.0,
+                                                 "env.max_episode_steps": 150})
+    agent = DQNAgent(8, 4, cfg)
+    weights = {name: tensor.numpy() for name, tensor in agent.online.state_dict().items()}
+    seeds = confirmation_seeds(cfg.seed, 500, 7)
+    runner = EpisodeRunner(cfg.env, 7, cfg.env.max_episode_steps)
+    one_by_one = [runner.run(agent.greedy, [seed])[0] for seed in seeds]
+    assert play_confirmation(runner, agent.greedy, seeds).tolist() == pytest.approx(one_by_one, abs=1e-9)
+    runner.close()
+    context = multiprocessing.get_context("fork")
+    helper_end, child = context.Pipe()
+    helper = context.Process(target=_help, args=(child, (helper_end,), cfg, DQNAgent(8, 4, cfg)), daemon=True)
+    helper.start()  # a fresh agent: the weights come with each request
+    child.close()
+    run_end, notices = context.Pipe()
+    try:
+        shared = confirm(cfg, agent.greedy, 500, -100.0, helper=_Helping(run_end, helper_end, weights))
+        assert notices.recv() == ("confirming",)  # the run is told to pause while the two play
+    finally:
+        helper_end.close()
+        helper.join(timeout=10)
+    alone = confirm(cfg, agent.greedy, 500, -100.0)
+    assert (shared.mean, shared.std, shared.bound, shared.passed) == (alone.mean, alone.std, alone.bound, alone.passed)
+    assert shared.mean == pytest.approx(sum(one_by_one) / 7, abs=1e-9)
+    lunar = EvalWorker(cfg, agent, [0, 1], -100.0)
+    assert lunar._helper is not None and lunar._helper.is_alive()
+    lunar.close()
+    assert not lunar._helper.is_alive()
+    cartpole = EvalWorker(tiny_cfg(), DQNAgent(4, 2, tiny_cfg()), [0, 1], 475.0)
+    assert cartpole._helper is None
+    cartpole.close()
 
 
 def test_where_the_worker_is_not_used():

@@ -136,13 +136,18 @@ class EpisodeRunner:
         self.max_episode_steps = max_episode_steps
         self.envs: list[gym.Env] = []
         self.steppers: list[tuple[Callable, Optional[int]]] = []
-        # a registered id as it is, with or without an action repeat (the arrays play it themselves)
-        plain = replace(self.env, action_repeat=1).plain
         self.vector = VectorEpisodes(self.env_id, max_episode_steps, self.env.action_repeat) \
-            if vectorize and plain and VectorEpisodes.available(self.env_id) else None
+            if vectorize and self.plays_arrays(self.env) else None
         if self.vector is None:
             self._grow(n)
         self.action_space = (self.envs[0] if self.vector is None else self.vector.starter).action_space
+
+    @staticmethod
+    def plays_arrays(env) -> bool:
+        """Whether the episodes of `env` (an id or a run's cfg.env) run as arrays (`VectorEpisodes`): a registered
+        id as it is, with or without an action repeat (the arrays play it themselves)."""
+        env = EnvSource.of(env)
+        return replace(env, action_repeat=1).plain and VectorEpisodes.available(env.id)
 
     def _grow(self, n: int) -> None:
         while len(self.envs) < n:

@@ -11,8 +11,13 @@ new target), the held rows are written after the evaluation's own; when it does 
 state is put back as it was at X (the snapshot a checkpoint takes) and the run goes on from there, exactly as if
 it had waited. Every number is the same as with `eval.parallel=false`; only the waiting is gone.
 
+A confirmation of episodes stepped one environment at a time (LunarLander's Box2D: 100 episodes, ~1 s) is
+played in two halves at once: the second by a helper process, forked with the worker, while the run pauses (it
+is told so, and waits for the outcome), so that the two halves have both cores. The training would have waited
+for most of it anyway (the next check comes ~0.5 s later), and the solving check's confirmation ends the run.
+
 The worker ignores Ctrl-C (the run itself saves and stops) and ends when the run closes its end of the pipe or
-dies.
+dies; the helper likewise with the worker's.
 """
 
 from __future__ import annotations
@@ -58,12 +63,24 @@ class EvalWorker:
     """One forked process that evaluates the weights it is sent, one check at a time."""
 
     def __init__(self, cfg, agent, seeds: list[int], threshold: Optional[float]) -> None:
+        from deepq.evaluation.evaluate import EpisodeRunner
+
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self._conn, cfg, agent, seeds, threshold),
-                                        daemon=True, name="deepq-eval")
+        self._helper: Optional[multiprocessing.Process] = None
+        helper_end = None
+        if cfg.eval.confirm_episodes >= 2 and threshold is not None and not EpisodeRunner.plays_arrays(cfg.env):
+            helper_end, helper_child = context.Pipe()
+            self._helper = context.Process(target=_help, args=(helper_child, (self._conn, child, helper_end), cfg,
+                                                               agent), daemon=True, name="deepq-eval-helper")
+            self._helper.start()
+            helper_child.close()
+        self._process = context.Process(target=_serve, args=(child, self._conn, cfg, agent, seeds, threshold,
+                                                             helper_end), daemon=True, name="deepq-eval")
         self._process.start()
         child.close()
+        if helper_end is not None:
+            helper_end.close()
 
     def submit(self, weights: dict[str, np.ndarray], env_steps: int, level: Optional[float], attempt: int) -> None:
         """Evaluate the online network `weights` (its state_dict as arrays) checked at `env_steps`; confirm it when
@@ -74,9 +91,12 @@ class EvalWorker:
         return self._conn.poll()
 
     def outcome(self) -> tuple[Any, Optional[float], list]:
-        """(EvalResult, confirmed bound or None, the Confirmations it ran), waiting for it if need be."""
+        """(EvalResult, confirmed bound or None, the Confirmations it ran), waiting for it if need be (and once
+        the worker says it confirms with its helper: the run pauses for the two of them)."""
         try:
             message = self._conn.recv()
+            while message[0] == "confirming":
+                message = self._conn.recv()
         except (EOFError, OSError):
             raise DeepQError("the evaluation process ended unexpectedly (out of memory?); run again with "
                              "eval.parallel=false to evaluate in the training process") from None
@@ -87,14 +107,42 @@ class EvalWorker:
     def close(self) -> None:
         """Ends the worker at once, mid-check or not: nothing it holds is the run's."""
         self._conn.close()
-        self._process.terminate()
-        self._process.join()
+        for process in (self._process, self._helper):
+            if process is not None:
+                process.terminate()
+                process.join()
 
 
-def _serve(conn, run_end, cfg, agent, seeds: list[int], threshold: Optional[float]) -> None:
-    """The worker: the run's own evaluation code on the weights it receives."""
+class _Helping:
+    """The helper as deepq.evaluation.solved.play_confirmation sees it: `begin` tells the run to pause and hands
+    the helper these weights and seeds; `returns` waits for its returns."""
+
+    def __init__(self, run_conn, helper_conn, weights: dict[str, np.ndarray]) -> None:
+        self.run_conn, self.helper_conn, self.weights = run_conn, helper_conn, weights
+
+    def begin(self, seeds: list[int]) -> None:
+        self.run_conn.send(("confirming",))
+        self.helper_conn.send((self.weights, seeds))
+
+    def returns(self) -> np.ndarray:
+        try:
+            message = self.helper_conn.recv()
+        except (EOFError, OSError):
+            raise RuntimeError("the evaluation's helper process ended unexpectedly") from None
+        if isinstance(message, str):
+            raise RuntimeError(message)
+        return message
+
+
+def _load(agent, weights: dict[str, np.ndarray]) -> None:
     import torch
 
+    with torch.no_grad():
+        agent.online.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+
+
+def _serve(conn, run_end, cfg, agent, seeds: list[int], threshold: Optional[float], helper_conn) -> None:
+    """The worker: the run's own evaluation code on the weights it receives."""
     from deepq.evaluation.evaluate import EpisodeRunner, screened_returns, summarize
     from deepq.evaluation.solved import confirmed_level
 
@@ -109,20 +157,49 @@ def _serve(conn, run_end, cfg, agent, seeds: list[int], threshold: Optional[floa
             break
         weights, env_steps, level, attempt = request
         try:
-            with torch.no_grad():
-                agent.online.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+            _load(agent, weights)
             if runner is None:
                 runner = EpisodeRunner(cfg.env, cfg.eval.episodes, cfg.env.max_episode_steps)
             ev = summarize(screened_returns(runner, agent.greedy, seeds, cfg.eval.screen_episodes, threshold))
             confirmations: list = []
+            helper = None if helper_conn is None else _Helping(conn, helper_conn, weights)
             bound = confirmed_level(cfg, ev.mean, level, threshold, agent.greedy, env_steps, confirmations.append,
-                                    attempt=attempt)
+                                    attempt=attempt, helper=helper)
             reply = ("ok", ev, bound, confirmations)
         except Exception as exc:  # noqa: BLE001 - reported in the run, which stops with it
             reply = ("error", f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
         try:
             conn.send(reply)
         except OSError:  # the run has ended
+            break
+    if runner is not None:
+        runner.close()
+
+
+def _help(conn, run_ends: tuple, cfg, agent) -> None:
+    """The helper: plays the episodes of the seeds it is sent with the weights sent along, returns their returns."""
+    from deepq.evaluation.evaluate import EpisodeRunner
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for end in run_ends:  # the run's and the worker's ends, forked along: only the worker talks to the helper
+        end.close()
+    runner = None
+    while True:
+        try:
+            weights, seeds = conn.recv()
+        except (EOFError, OSError):
+            break
+        try:
+            _load(agent, weights)
+            if runner is None:
+                runner = EpisodeRunner(cfg.env, len(seeds), cfg.env.max_episode_steps)
+            reply: Any = runner.run(agent.greedy, seeds)
+        except Exception as exc:  # noqa: BLE001 - reported by the worker, then by the run
+            reply = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        try:
+            conn.send(reply)
+        except OSError:
             break
     if runner is not None:
         runner.close()
