@@ -71,12 +71,12 @@ def preset_lines(name: str = "CartPole-v1") -> list[str]:
 def key_values(cfg: Config) -> str:
     """The keys that set speed and learning, as one line of dotted key=value (after the benchmark's overrides)."""
     keys = ["env.num_envs", "env.action_repeat", "network.hidden_sizes", "network.activation", "network.dueling",
-            "replay.kind", "replay.capacity", "replay.batch_size", "replay.n_step", "exploration.start",
-            "exploration.end", "exploration.duration", "target.kind", "target.update_interval", "target.tau",
-            "learner.lr", "learner.lr_end", "learner.gamma", "learner.loss", "learner.objective", "learner.double",
-            "learner.max_grad_norm", "train.total_steps", "train.learning_starts", "train.train_freq",
-            "train.gradient_steps", "train.torch_threads", "eval.interval", "eval.episodes", "eval.stop_when_solved",
-            "eval.target"]
+            "network.layer_norm", "replay.kind", "replay.capacity", "replay.batch_size", "replay.n_step",
+            "exploration.start", "exploration.end", "exploration.duration", "target.kind", "target.update_interval",
+            "target.tau", "learner.lr", "learner.lr_end", "learner.gamma", "learner.loss", "learner.objective",
+            "learner.double", "learner.max_grad_norm", "train.total_steps", "train.learning_starts",
+            "train.train_freq", "train.gradient_steps", "train.torch_threads", "eval.interval", "eval.episodes",
+            "eval.stop_when_solved", "eval.target"]
     out = []
     for key in keys:
         node = cfg
