@@ -96,6 +96,25 @@ def test_every_activation_and_option_steps_alike_on_both_backends(activation, du
         assert torch.allclose(a, c, atol=1e-6) and torch.allclose(b, c, atol=1e-6)
 
 
+def fast_and_autograd(net, cfg):
+    """The fast path (its NumPy step where that applies), the fast path's PyTorch kernels and autograd, each on a
+    copy of `net`."""
+    flat, flat_torch = (FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu")) for _ in range(2))
+    flat_torch.numpy_step = None  # the flat back-end's PyTorch path, which S > 1 networks and other devices take
+    return flat, flat_torch, AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
+
+
+def five_steps_alike(flat, flat_torch, auto, weights):
+    """Five steps on the same batches: the same loss, per-sample errors (priorities) and mean Q on each path."""
+    for batch in batches(5, seed=2, weights=weights, n_step=3):
+        tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
+        two = auto.update(tensors)
+        for one in (flat.update(tensors), flat_torch.update(tensors)):
+            assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
+            assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
+            assert one.q_mean.item() == pytest.approx(two.q_mean.item(), abs=1e-5)
+
+
 @pytest.mark.parametrize("objective, dueling, double, target, weights", list(itertools.product(
     ["c51", "hl_gauss"], [False, True], [False, True], ["soft", "hard", "none"], [False, True])))
 def test_categorical_heads_step_alike_on_both_backends(objective, dueling, double, target, weights):
@@ -108,17 +127,9 @@ def test_categorical_heads_step_alike_on_both_backends(objective, dueling, doubl
         "target.update_interval": 2, "learner.lr": 0.01})
     torch.manual_seed(0)
     net = build_q_network(OBS, ACTIONS, cfg.network, atoms=11)
-    flat, flat_torch = (FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu")) for _ in range(2))
+    flat, flat_torch, auto = fast_and_autograd(net, cfg)
     assert (flat.numpy_step is not None) == (objective == "hl_gauss")  # C51's projection stays in PyTorch
-    flat_torch.numpy_step = None
-    auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
-    for batch in batches(5, seed=2, weights=weights, n_step=3):
-        tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
-        two = auto.update(tensors)
-        for one in (flat.update(tensors), flat_torch.update(tensors)):
-            assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
-            assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
-            assert one.q_mean.item() == pytest.approx(two.q_mean.item(), abs=1e-5)
+    five_steps_alike(flat, flat_torch, auto, weights)
     for a, b, c in zip(flat.online.parameters(), flat_torch.online.parameters(), auto.online.parameters()):
         assert torch.allclose(a, c, atol=1e-6) and torch.allclose(b, c, atol=1e-6)
     x = torch.randn(5, OBS)
@@ -155,16 +166,9 @@ def test_layer_norm_steps_alike_on_every_path(objective, dueling, target, activa
         for norm in (m for m in net.torso if isinstance(m, nn.LayerNorm)):
             norm.weight.uniform_(0.5, 1.5)
             norm.bias.uniform_(-0.3, 0.3)
-    flat, flat_torch = (FlatMLPLearner(copy.deepcopy(net), ACTIONS, cfg, torch.device("cpu")) for _ in range(2))
+    flat, flat_torch, auto = fast_and_autograd(net, cfg)
     assert (flat.numpy_step is not None) == (objective != "c51" and activation == "relu")
-    flat_torch.numpy_step = None
-    auto = AutogradLearner(copy.deepcopy(net), cfg, torch.device("cpu"))
-    for batch in batches(5, seed=2, weights=True, n_step=3):
-        tensors = TensorBatch(*(None if a is None else torch.from_numpy(a) for a in batch[:7]))
-        two = auto.update(tensors)
-        for one in (flat.update(tensors), flat_torch.update(tensors)):
-            assert one.loss.item() == pytest.approx(two.loss.item(), rel=1e-5)
-            assert torch.allclose(one.td_error_B, two.td_error_B, atol=1e-5)
+    five_steps_alike(flat, flat_torch, auto, weights=True)
     nets = [(flat.online, flat_torch.online, auto.online)]
     if target != "none":
         nets.append((flat.target, flat_torch.target, auto.target))
