@@ -167,6 +167,12 @@ class FlatMLP:
             torch.kron(self.dueling_DA, torch.eye(atoms, device=device))
         self.dueling_PT = None if self.dueling_P is None else self.dueling_P.t().contiguous()
 
+    def first_norms(self) -> list[Optional[tuple[torch.Tensor, torch.Tensor, float]]]:
+        """Per layer, network 0's LayerNorm as a fused kernel takes its affine: (weight (H,), bias (H,), eps) on the
+        flat vector's memory, or None (the NumPy paths' view; this class's own passes keep the seed dimension)."""
+        return [None if views is None else (views[0].detach()[0, 0], views[1].detach()[0, 0], eps)
+                for views, eps in zip(self.norms, self.norm_eps)]
+
     def forward(self, x_SMO: torch.Tensor, keep: bool = False) -> tuple[torch.Tensor, list]:
         """Q-values (S, M, A) (with `atoms`: logits (S, M, A, K)); with `keep`, also what `backward` needs: each
         hidden layer's input, the one of its activation's input and output that the activation's backward reads

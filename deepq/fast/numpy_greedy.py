@@ -64,9 +64,8 @@ class NumpyGreedy:
         weight and bias as 1-d tensors, for PyTorch's fused kernel, and its eps), made again only if it moved."""
         flat = self.mlp.flat_SP
         if flat.data_ptr() != self._ptr:
-            self._views = [(weight.detach()[0].numpy().T, bias.detach()[0, 0].numpy(),
-                            None if norm is None else (norm[0].detach()[0, 0], norm[1].detach()[0, 0], eps))
-                           for (weight, bias), norm, eps in zip(self.mlp.layers, self.mlp.norms, self.mlp.norm_eps)]
+            self._views = [(weight.detach()[0].numpy().T, bias.detach()[0, 0].numpy(), norm)
+                           for (weight, bias), norm in zip(self.mlp.layers, self.mlp.first_norms())]
             self._ptr = flat.data_ptr()
         return self._views
 

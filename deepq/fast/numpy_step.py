@@ -71,8 +71,8 @@ class NumpyStep:
         self.grads = self._views(flat.grads)
         # LayerNorms (network.layer_norm): PyTorch's fused kernels on the same memory, a weight and bias of network 0
         # as 1-d tensors (the kernels' affine), and their gradients' views as NumPy arrays
-        self.online_norms = self._norm_views(flat.online)
-        self.target_norms = None if flat.target is None else self._norm_views(flat.target)
+        self.online_norms = flat.online.first_norms()
+        self.target_norms = None if flat.target is None else flat.target.first_norms()
         self.norm_grads = [None if views is None else tuple(v.detach()[0, 0] for v in views)
                            for views in flat.norm_grads]
         self.grad_P = flat.params_SP.grad[0].numpy()
@@ -98,12 +98,6 @@ class NumpyStep:
     def _views(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(weight (out, in), bias (out,)) per layer: NumPy views of network 0's slice of a flat vector."""
         return [(weight.detach()[0].numpy(), bias.detach()[0, 0].numpy()) for weight, bias in layers]
-
-    @staticmethod
-    def _norm_views(mlp) -> list:
-        """(weight (H,), bias (H,), eps) of each layer's LayerNorm as 1-d tensors on network 0's memory, or None."""
-        return [None if views is None else (views[0].detach()[0, 0], views[1].detach()[0, 0], eps)
-                for views, eps in zip(mlp.norms, mlp.norm_eps)]
 
     def _forward(self, layers: list, x_MO: np.ndarray, keep: bool, norms: list) -> tuple[np.ndarray, list]:
         """The network's output (M, A) (HL-Gauss: logits (M, A, K)) and, with `keep`, each layer's input and the
